@@ -1,0 +1,122 @@
+"""Socket.IO namespaces: /agent for consoles, /supervisor for the wallboard. Authenticate on connect."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_login import current_user
+from flask_socketio import Namespace, emit, join_room
+
+from hub import agent_flows
+from hub.auth import User, user_for_token
+from hub.db import transaction
+from hub.errors import FlowError
+from hub.notifier import SUPERVISORS_ROOM, agent_room
+from hub.services import Services
+from hub.snapshots import agent_state, board
+from hub.telephony import TelephonyError
+
+log = logging.getLogger(__name__)
+
+
+def _authenticate(auth: Any) -> User | None:
+    if current_user.is_authenticated:
+        return User(current_user.id, current_user.login, current_user.name, current_user.role)
+    token = auth.get("token") if isinstance(auth, dict) else None
+    return user_for_token(token)
+
+
+def _result(action: Callable[[], None]) -> dict[str, Any]:
+    try:
+        action()
+    except FlowError as exc:
+        return {"ok": False, "error": exc.message}
+    except TelephonyError:
+        log.exception("telephony failed during an agent action")
+        return {"ok": False, "error": "the phone system did not respond; try again"}
+    return {"ok": True}
+
+
+def _field(data: Any, name: str) -> str:
+    value = data.get(name) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+class AgentNamespace(Namespace):
+    """An agent's console: state pushed in, actions sent out, each acknowledged."""
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace)
+        self.services = services
+        self.users: dict[str, User] = {}
+
+    def _me(self) -> User:
+        return self.users[request.sid]
+
+    def on_connect(self, auth=None):
+        user = _authenticate(auth)
+        if user is None:
+            raise ConnectionRefusedError("login required")
+        self.users[request.sid] = user
+        join_room(agent_room(user.id))
+        self._send_state()
+
+    def on_disconnect(self, reason=None):
+        self.users.pop(request.sid, None)
+
+    def _send_state(self) -> None:
+        with transaction(self.services.sessions) as session:
+            state = agent_state(session, self._me().id, self.services.clock())
+        emit("state", state)
+
+    def on_refresh(self, data=None):
+        self._send_state()
+        return {"ok": True}
+
+    def on_set_presence(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.change_presence(
+            self.services, me, _field(data, "presence"), _field(data, "reason") or None))
+
+    def on_accept(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.answer_offer(self.services, me, _field(data, "call_sid"), True))
+
+    def on_decline(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.answer_offer(self.services, me, _field(data, "call_sid"), False))
+
+    def on_hang_up(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.hang_up(self.services, me, _field(data, "call_sid")))
+
+    def on_wrap_up(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.finish_wrap_up(
+            self.services, me, _field(data, "call_sid"), _field(data, "disposition"), _field(data, "note")))
+
+
+class SupervisorNamespace(Namespace):
+    """The wallboard: board snapshots pushed on every change; supervisors and admins only."""
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace)
+        self.services = services
+
+    def on_connect(self, auth=None):
+        user = _authenticate(auth)
+        if user is None or not user.has_role("supervisor"):
+            raise ConnectionRefusedError("supervisor login required")
+        join_room(SUPERVISORS_ROOM)
+        self._send_board()
+
+    def _send_board(self) -> None:
+        with transaction(self.services.sessions) as session:
+            data = board(session, self.services.clock())
+        emit("board", data)
+
+    def on_refresh(self, data=None):
+        self._send_board()
+        return {"ok": True}

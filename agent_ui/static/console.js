@@ -1,0 +1,474 @@
+/* Switchboard agent console.
+ * Renders only from the latest `state` snapshot the server pushes on /agent; the little local state kept
+ * here (pending acks, the wrap-up draft, the mute preference) is UI bookkeeping, never call state. */
+'use strict';
+
+(() => {
+  const ACTION_TIMEOUT_MS = 10000;
+  const RETRY_AFTER_REFUSAL_MS = 10000;
+  const RING_EVERY_MS = 2000;
+  const MUTE_KEY = 'switchboard.muteRing';
+  const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
+  const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
+  const TIMELINE_KINDS = { call: 'Call', note: 'Note', disposition: 'Disposition' };
+  const SHORTCUTS = { a: 'btn-accept', d: 'btn-decline', h: 'btn-hangup' };
+
+  const $ = (id) => document.getElementById(id);
+
+  const view = {
+    snapshot: null,
+    skewMs: 0,
+    connected: false,
+    pending: new Set(),
+    wrapupSid: null, // call the wrap-up draft belongs to; a new call starts a fresh draft
+  };
+  let socket = null;
+
+  /* ---------- time ---------- */
+
+  // The server sends UTC; a timestamp without an offset would otherwise be read as local time.
+  function parseTime(iso) {
+    if (!iso) return NaN;
+    return Date.parse(/([zZ]|[+-]\d\d:?\d\d)$/.test(iso) ? iso : `${iso}Z`);
+  }
+
+  function serverNow() {
+    return Date.now() + view.skewMs;
+  }
+
+  function secondsSince(iso) {
+    const t = parseTime(iso);
+    return Number.isNaN(t) ? 0 : Math.max(0, Math.floor((serverNow() - t) / 1000));
+  }
+
+  function secondsUntil(iso) {
+    const t = parseTime(iso);
+    return Number.isNaN(t) ? 0 : Math.max(0, Math.ceil((t - serverNow()) / 1000));
+  }
+
+  function formatDuration(total) {
+    const s = Math.max(0, Math.floor(total || 0));
+    const hours = Math.floor(s / 3600);
+    const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+    const ss = String(s % 60).padStart(2, '0');
+    return hours > 0 ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+  function formatDate(iso) {
+    const t = parseTime(iso);
+    return Number.isNaN(t) ? '' : dateFormat.format(new Date(t));
+  }
+
+  /* ---------- DOM helpers (text only: data never goes through innerHTML) ---------- */
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function humanize(word) {
+    if (!word) return '';
+    const spaced = String(word).replace(/_/g, ' ');
+    return spaced.charAt(0).toUpperCase() + spaced.slice(1);
+  }
+
+  // Rebuilds a <select>'s options only when the list changed, so the user's current choice survives snapshots.
+  function syncOptions(select, values, placeholder) {
+    const wanted = (placeholder === undefined ? [] : ['']).concat(values || []);
+    const current = Array.from(select.options, (o) => o.value);
+    if (current.length === wanted.length && current.every((v, i) => v === wanted[i])) return;
+    const keep = select.value;
+    select.replaceChildren(...wanted.map((v) => {
+      const option = el('option', null, v === '' ? placeholder : humanize(v));
+      option.value = v;
+      return option;
+    }));
+    if (wanted.includes(keep)) select.value = keep;
+  }
+
+  function setError(message = '') {
+    $('error').textContent = message;
+  }
+
+  /* ---------- rendering ---------- */
+
+  function render() {
+    $('console').dataset.connected = String(view.connected);
+    const s = view.snapshot;
+    if (!s) return;
+    renderStatus(s.agent);
+    renderPresenceControls(s);
+    renderPanels(s);
+    updateRing(s);
+    tick();
+  }
+
+  function renderStatus(agent) {
+    $('presence').textContent = PRESENCE_WORDS[agent.presence] || humanize(agent.presence);
+    $('break-label').textContent =
+      agent.presence === 'break' && agent.break_reason ? `(${humanize(agent.break_reason)})` : '';
+    $('work').textContent = WORK_WORDS[agent.work] || humanize(agent.work);
+    $('calls-today').textContent = String(agent.calls_today ?? 0);
+    const strip = document.querySelector('.status-strip');
+    strip.dataset.presence = agent.presence;
+    strip.dataset.work = agent.work;
+  }
+
+  function renderPresenceControls(s) {
+    const { presence, break_reason: breakReason } = s.agent;
+    const select = $('break-reason');
+    const blocked = !view.connected || view.pending.has('set_presence');
+    syncOptions(select, s.break_reasons);
+    if (presence === 'break' && breakReason && !select.dataset.touched) select.value = breakReason;
+    $('btn-available').disabled = blocked || presence === 'available';
+    $('btn-offline').disabled = blocked || presence === 'offline';
+    select.disabled = blocked || !(s.break_reasons || []).length;
+    $('btn-break').disabled = blocked || (presence === 'break' && select.value === (breakReason || ''));
+  }
+
+  function renderPanels(s) {
+    const { offer, call, agent } = s;
+    const onCall = Boolean(call) && agent.work === 'on_call';
+    const wrapping = Boolean(call) && agent.work === 'wrap_up';
+    $('offer').hidden = !offer;
+    $('call').hidden = !onCall;
+    $('wrapup').hidden = !wrapping;
+    $('idle').hidden = Boolean(offer || onCall || wrapping);
+    if (offer) renderOffer(offer);
+    if (onCall) renderCall(call);
+    if (wrapping) renderWrapup(s);
+    if (!$('idle').hidden) $('idle-message').textContent = idleMessage(agent);
+    const customer = offer ? offer.customer : (onCall || wrapping ? call.customer : null);
+    renderCustomer(customer);
+    document.title = offer ? `Incoming call — ${offer.queue} · Switchboard` : 'Console · Switchboard';
+  }
+
+  function idleMessage(agent) {
+    if (agent.presence === 'available') return 'Waiting for the next call…';
+    if (agent.presence === 'break') return 'You are on a break. Choose Available to take calls again.';
+    return 'You are offline. Choose Available to start taking calls.';
+  }
+
+  function renderOffer(offer) {
+    const blocked = !view.connected || view.pending.has('accept') || view.pending.has('decline');
+    $('offer-queue').textContent = offer.queue;
+    $('btn-accept').disabled = blocked;
+    $('btn-decline').disabled = blocked;
+    $('mute-ring').checked = isMuted();
+  }
+
+  function renderCall(call) {
+    $('call-queue').textContent = call.queue;
+    $('btn-hangup').disabled = !view.connected || view.pending.has('hang_up');
+  }
+
+  function renderWrapup(s) {
+    const { call } = s;
+    if (view.wrapupSid !== call.call_sid) resetWrapupForm(call.call_sid);
+    syncOptions($('disposition'), s.dispositions, 'Choose…');
+    $('wrapup-duration').textContent =
+      call.duration === null || call.duration === undefined ? '' : `Call lasted ${formatDuration(call.duration)}`;
+    $('btn-finish').disabled = !view.connected || view.pending.has('wrap_up');
+  }
+
+  function resetWrapupForm(callSid) {
+    view.wrapupSid = callSid;
+    $('disposition').value = '';
+    $('disposition').removeAttribute('aria-invalid');
+    $('note').value = '';
+  }
+
+  function renderCustomer(customer) {
+    const card = $('customer');
+    card.hidden = !customer;
+    if (!customer) return;
+    $('customer-name').textContent = customer.name || 'Unknown caller';
+    const tier = $('customer-tier');
+    const tierName = customer.tier || 'standard';
+    tier.textContent = tierName;
+    tier.className = `tier tier-${tierName}`;
+    tier.dataset.tier = tierName;
+    tier.title = `${humanize(tierName)} tier`;
+    $('customer-unknown').hidden = customer.known !== false;
+    $('customer-stage').textContent = humanize(customer.stage) || '—';
+    $('customer-phones').textContent = (customer.phones || []).join(', ') || '—';
+    $('customer-owner').textContent = customer.owner || 'Unassigned';
+    renderTimeline(customer.timeline || []);
+  }
+
+  function renderTimeline(entries) {
+    const newestFirst = entries.slice().sort((x, y) => (parseTime(y.at) || 0) - (parseTime(x.at) || 0));
+    $('timeline').replaceChildren(...newestFirst.map(timelineItem));
+    $('timeline-empty').hidden = newestFirst.length > 0;
+  }
+
+  function timelineItem(entry) {
+    const item = el('li', 'timeline-item');
+    item.dataset.kind = entry.kind;
+    const head = el('div', 'timeline-head');
+    head.append(el('span', 'timeline-kind', TIMELINE_KINDS[entry.kind] || humanize(entry.kind)));
+    const when = el('time', null, formatDate(entry.at));
+    when.dateTime = entry.at || '';
+    head.append(when);
+    item.append(head);
+    if (entry.summary) item.append(el('p', 'timeline-summary', entry.summary));
+    const meta = [
+      entry.agent ? `Agent: ${entry.agent}` : '',
+      entry.duration !== null && entry.duration !== undefined ? `Duration: ${formatDuration(entry.duration)}` : '',
+      entry.disposition ? `Disposition: ${humanize(entry.disposition)}` : '',
+    ].filter(Boolean);
+    if (meta.length) item.append(el('p', 'timeline-meta', meta.join(' · ')));
+    if (entry.note) item.append(el('p', 'timeline-note', entry.note));
+    return item;
+  }
+
+  // Runs every second: everything that moves with the clock, computed from the snapshot and the server skew.
+  function tick() {
+    const s = view.snapshot;
+    if (!s) return;
+    $('time-in-state').textContent = formatDuration(secondsSince(s.agent.since));
+    if (s.offer) $('offer-countdown').textContent = String(secondsUntil(s.offer.expires_at));
+    if (s.call && s.agent.work === 'on_call') {
+      $('call-timer').textContent = s.call.connected_at
+        ? `Connected ${formatDuration(secondsSince(s.call.connected_at))}`
+        : 'Connecting…';
+    }
+    if (s.call && s.agent.work === 'wrap_up') {
+      $('wrapup-countdown').textContent = s.call.wrap_up_until
+        ? `Wrap-up ends in ${formatDuration(secondsUntil(s.call.wrap_up_until))}`
+        : 'No time limit';
+    }
+  }
+
+  /* ---------- ring (WebAudio, no files) ---------- */
+
+  // localStorage may throw (privacy modes); the ring then stays on, the safe default for a contact centre.
+  function isMuted() {
+    try { return localStorage.getItem(MUTE_KEY) === '1'; } catch (e) { return false; }
+  }
+
+  function setMuted(muted) {
+    try { localStorage.setItem(MUTE_KEY, muted ? '1' : '0'); } catch (e) { /* not remembered */ }
+  }
+
+  function createRinger() {
+    let ctx = null;
+    let timer = null;
+
+    function context() {
+      const AudioCtx = window.AudioContext || window.webkitAudioContext;
+      if (!AudioCtx) return null;
+      if (!ctx) ctx = new AudioCtx();
+      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+      return ctx;
+    }
+
+    function tone(ac, start, freq) {
+      const osc = ac.createOscillator();
+      const gain = ac.createGain();
+      osc.type = 'sine';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.25, start + 0.02);
+      gain.gain.setValueAtTime(0.25, start + 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.25);
+      osc.connect(gain).connect(ac.destination);
+      osc.start(start);
+      osc.stop(start + 0.3);
+    }
+
+    function beep() {
+      const ac = context();
+      // Browsers keep audio suspended until the user interacts with the page; say so instead of failing silently.
+      $('ring-hint').hidden = !ac || ac.state === 'running';
+      if (!ac || ac.state !== 'running') return;
+      tone(ac, ac.currentTime, 880);
+      tone(ac, ac.currentTime + 0.35, 880);
+    }
+
+    return {
+      start() {
+        if (timer) return;
+        beep();
+        timer = setInterval(beep, RING_EVERY_MS);
+      },
+      stop() {
+        clearInterval(timer);
+        timer = null;
+        $('ring-hint').hidden = true;
+      },
+      unlock() {
+        context();
+      },
+    };
+  }
+
+  const ringer = createRinger();
+
+  function updateRing(s) {
+    if (s.offer && view.connected && !isMuted()) ringer.start();
+    else ringer.stop();
+  }
+
+  /* ---------- actions ---------- */
+
+  function act(event, payload) {
+    if (!socket || !view.connected) {
+      setError('Not connected to the server. Try again once the connection is back.');
+      return;
+    }
+    view.pending.add(event);
+    render();
+    socket.timeout(ACTION_TIMEOUT_MS).emit(event, payload, (err, reply) => {
+      view.pending.delete(event);
+      if (err) setError('The server did not answer in time. Please try again.');
+      else if (!reply || !reply.ok) setError((reply && reply.error) || 'That did not work. Please try again.');
+      else onActionDone(event);
+      render();
+    });
+  }
+
+  function onActionDone(event) {
+    setError();
+    if (event === 'wrap_up') resetWrapupForm(null);
+  }
+
+  function currentSid(kind) {
+    const s = view.snapshot;
+    const holder = s && s[kind];
+    return holder ? holder.call_sid : null;
+  }
+
+  function setPresence(presence, reason) {
+    act('set_presence', { presence, reason: reason || null });
+  }
+
+  function takeBreak() {
+    const select = $('break-reason');
+    delete select.dataset.touched;
+    setPresence('break', select.value);
+  }
+
+  function submitWrapup(event) {
+    event.preventDefault();
+    const sid = currentSid('call');
+    const disposition = $('disposition').value;
+    if (!disposition) {
+      $('disposition').setAttribute('aria-invalid', 'true');
+      $('disposition').focus();
+      setError('Choose a disposition before finishing wrap-up.');
+      return;
+    }
+    $('disposition').removeAttribute('aria-invalid');
+    if (sid) act('wrap_up', { call_sid: sid, disposition, note: $('note').value.trim() });
+  }
+
+  function clickIfUsable(id) {
+    const button = $(id);
+    if (!button || button.disabled || button.closest('[hidden]')) return false;
+    button.click();
+    return true;
+  }
+
+  function isTyping(target) {
+    return target instanceof Element &&
+      Boolean(target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]'));
+  }
+
+  function onKeydown(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || isTyping(event.target)) return;
+    const id = SHORTCUTS[(event.key || '').toLowerCase()];
+    if (id && clickIfUsable(id)) event.preventDefault();
+  }
+
+  function bindControls() {
+    $('btn-available').addEventListener('click', () => setPresence('available'));
+    $('btn-offline').addEventListener('click', () => setPresence('offline'));
+    $('btn-break').addEventListener('click', takeBreak);
+    $('break-reason').addEventListener('change', () => {
+      $('break-reason').dataset.touched = '1';
+      render();
+    });
+    $('btn-accept').addEventListener('click', () => act('accept', { call_sid: currentSid('offer') }));
+    $('btn-decline').addEventListener('click', () => act('decline', { call_sid: currentSid('offer') }));
+    $('btn-hangup').addEventListener('click', () => act('hang_up', { call_sid: currentSid('call') }));
+    $('wrapup-form').addEventListener('submit', submitWrapup);
+    $('disposition').addEventListener('change', () => $('disposition').removeAttribute('aria-invalid'));
+    $('mute-ring').checked = isMuted();
+    $('mute-ring').addEventListener('change', () => {
+      setMuted($('mute-ring').checked);
+      render();
+    });
+    document.addEventListener('keydown', onKeydown);
+    // Any interaction counts as the user gesture browsers require before audio may play.
+    document.addEventListener('pointerdown', () => ringer.unlock());
+    document.addEventListener('keydown', () => ringer.unlock());
+  }
+
+  /* ---------- connection ---------- */
+
+  function setConnection(state, text) {
+    const node = $('connection');
+    node.dataset.state = state;
+    node.textContent = text;
+  }
+
+  function onState(snapshot) {
+    if (!snapshot || !snapshot.agent) return;
+    const serverTime = parseTime(snapshot.server_time);
+    view.skewMs = Number.isNaN(serverTime) ? 0 : serverTime - Date.now();
+    view.snapshot = snapshot;
+    render();
+  }
+
+  function onConnect() {
+    view.connected = true;
+    setConnection('connected', 'Connected');
+    setError();
+    socket.emit('refresh', {}, () => {});
+    render();
+  }
+
+  function onDisconnect(reason) {
+    view.connected = false;
+    view.pending.clear();
+    setConnection('reconnecting', 'Reconnecting…');
+    render();
+    // The client only reconnects by itself after transport failures, not when the server dropped us.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), RETRY_AFTER_REFUSAL_MS);
+  }
+
+  function onConnectError() {
+    view.connected = false;
+    if (socket.active) {
+      setConnection('reconnecting', 'Reconnecting…');
+    } else {
+      setConnection('disconnected', 'Disconnected');
+      setError('The server refused the live connection; your session may have ended. Reload the page to log in again.');
+      setTimeout(() => socket.connect(), RETRY_AFTER_REFUSAL_MS);
+    }
+    render();
+  }
+
+  function start() {
+    bindControls();
+    if (typeof window.io !== 'function') {
+      setConnection('disconnected', 'Disconnected');
+      setError('Live updates are unavailable: the Socket.IO client did not load.');
+      return;
+    }
+    socket = window.io('/agent', { transports: ['websocket'] });
+    socket.on('connect', onConnect);
+    socket.on('disconnect', onDisconnect);
+    socket.on('connect_error', onConnectError);
+    socket.on('state', onState);
+    setInterval(tick, 1000);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

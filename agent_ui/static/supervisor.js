@@ -1,0 +1,248 @@
+/* Switchboard wallboard: renders each `board` snapshot pushed on /supervisor; the client never polls. */
+'use strict';
+
+(() => {
+  const RETRY_AFTER_REFUSAL_MS = 10000;
+  const LONG_WAIT_S = 60; // a queue tile turns amber when its oldest caller has waited this long
+  const SERVICE_LEVEL_TARGET = 0.8;
+  const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
+  const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
+  const CALL_WORDS = { waiting: 'Waiting', offered: 'Offered', connecting: 'Connecting', connected: 'Connected' };
+
+  const $ = (id) => document.getElementById(id);
+  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false };
+  let socket = null;
+
+  /* ---------- time ---------- */
+
+  // The server sends UTC; a timestamp without an offset would otherwise be read as local time.
+  function parseTime(iso) {
+    if (!iso) return NaN;
+    return Date.parse(/([zZ]|[+-]\d\d:?\d\d)$/.test(iso) ? iso : `${iso}Z`);
+  }
+
+  function serverNow() {
+    return Date.now() + view.skewMs;
+  }
+
+  function secondsSince(iso) {
+    const t = parseTime(iso);
+    return Number.isNaN(t) ? 0 : Math.max(0, Math.floor((serverNow() - t) / 1000));
+  }
+
+  function formatDuration(total) {
+    const s = Math.max(0, Math.floor(total || 0));
+    const hours = Math.floor(s / 3600);
+    const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+    const ss = String(s % 60).padStart(2, '0');
+    return hours > 0 ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+
+  /* ---------- DOM helpers (text only) ---------- */
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function humanize(word) {
+    if (!word) return '';
+    const spaced = String(word).replace(/_/g, ' ');
+    return spaced.charAt(0).toUpperCase() + spaced.slice(1);
+  }
+
+  function formatServiceLevel(level) {
+    return typeof level === 'number' ? `${Math.round(level * 100)}%` : '—';
+  }
+
+  // A cell whose text the ticker keeps current from an ISO timestamp.
+  function sinceCell(iso) {
+    const cell = el('td', 'clock', formatDuration(secondsSince(iso)));
+    cell.dataset.since = iso || '';
+    return cell;
+  }
+
+  function emptyRow(columns, text) {
+    const row = el('tr', 'empty-row');
+    const cell = el('td', 'muted', text);
+    cell.colSpan = columns;
+    row.append(cell);
+    return row;
+  }
+
+  /* ---------- queues ---------- */
+
+  function queueTile(queue) {
+    const tile = el('article', 'queue-tile');
+    tile.dataset.queue = queue.name;
+    const titleId = `queue-${String(queue.name).replace(/[^A-Za-z0-9_-]/g, '-')}`;
+    tile.setAttribute('aria-labelledby', titleId);
+    const title = el('h3', null, humanize(queue.name));
+    title.id = titleId;
+
+    const waiting = el('p', 'queue-waiting');
+    waiting.append(el('span', 'queue-waiting-count', queue.waiting ?? 0), el('span', 'queue-waiting-label', 'waiting'));
+
+    const longest = el('p', 'queue-longest');
+    const longestValue = el('span', 'clock', formatDuration(queue.longest_wait_s));
+    // Between snapshots the oldest caller is still waiting (any change triggers a push), so this can tick.
+    if (queue.waiting > 0) longestValue.dataset.waitBase = String(queue.longest_wait_s || 0);
+    longest.append('Longest wait ', longestValue);
+
+    const level = queue.service_level_today;
+    tile.classList.toggle('is-warning', queue.waiting > 0 && (queue.longest_wait_s || 0) >= LONG_WAIT_S);
+    tile.classList.toggle('is-below-target', typeof level === 'number' && level < SERVICE_LEVEL_TARGET);
+
+    tile.append(title, waiting, longest, queueFacts(queue));
+    return tile;
+  }
+
+  function queueFacts(queue) {
+    const facts = [
+      ['Available', queue.agents_available],
+      ['On call', queue.agents_on_call],
+      ['Wrap-up', queue.agents_wrap_up],
+      ['Break', queue.agents_break],
+      ['Answered', queue.answered_today],
+      ['Abandoned', queue.abandoned_today],
+      ['Service level', formatServiceLevel(queue.service_level_today)],
+    ];
+    const list = el('dl', 'queue-facts');
+    facts.forEach(([label, value]) => {
+      const pair = el('div');
+      pair.append(el('dt', null, label), el('dd', null, value ?? 0));
+      list.append(pair);
+    });
+    return list;
+  }
+
+  function renderQueues(queues) {
+    const container = $('queues');
+    if (!queues.length) {
+      container.replaceChildren(el('p', 'muted', 'No queues configured.'));
+      return;
+    }
+    container.replaceChildren(...queues.map(queueTile));
+  }
+
+  /* ---------- agents ---------- */
+
+  function presenceText(agent) {
+    const word = PRESENCE_WORDS[agent.presence] || humanize(agent.presence);
+    return agent.presence === 'break' && agent.break_reason ? `${word} (${humanize(agent.break_reason)})` : word;
+  }
+
+  function agentRow(agent) {
+    const row = el('tr');
+    row.dataset.agentLogin = agent.login;
+    row.dataset.presence = agent.presence;
+    row.dataset.work = agent.work;
+    const name = el('th', 'agent-name', agent.name);
+    name.scope = 'row';
+    name.append(' ', el('span', 'agent-login', agent.login));
+    const presence = el('td', `presence presence-${agent.presence}`, presenceText(agent));
+    const work = el('td', `work work-${agent.work}`, WORK_WORDS[agent.work] || humanize(agent.work));
+    const customer = el('td', agent.customer_name ? null : 'muted', agent.customer_name || '—');
+    const calls = el('td', 'num', agent.calls_today ?? 0);
+    row.append(name, presence, work, sinceCell(agent.since), customer, calls);
+    return row;
+  }
+
+  function renderAgents(agents) {
+    const body = $('agents').tBodies[0];
+    body.replaceChildren(...(agents.length ? agents.map(agentRow) : [emptyRow(6, 'No agents.')]));
+  }
+
+  /* ---------- calls ---------- */
+
+  function callRow(call) {
+    const row = el('tr');
+    row.dataset.callSid = call.call_sid;
+    row.dataset.state = call.state;
+    row.append(
+      el('td', null, humanize(call.queue)),
+      el('td', null, call.customer_name || 'Unknown caller'),
+      el('td', `call-state call-state-${call.state}`, CALL_WORDS[call.state] || humanize(call.state)),
+      sinceCell(call.since),
+    );
+    return row;
+  }
+
+  function renderCalls(calls) {
+    const body = $('calls').tBodies[0];
+    body.replaceChildren(...(calls.length ? calls.map(callRow) : [emptyRow(4, 'No calls right now.')]));
+  }
+
+  /* ---------- ticking & connection ---------- */
+
+  function tick() {
+    document.querySelectorAll('#wallboard [data-since]').forEach((node) => {
+      node.textContent = formatDuration(secondsSince(node.dataset.since));
+    });
+    const drift = Math.max(0, Math.floor((serverNow() - view.receivedServerMs) / 1000));
+    document.querySelectorAll('#wallboard [data-wait-base]').forEach((node) => {
+      node.textContent = formatDuration(Number(node.dataset.waitBase) + drift);
+    });
+  }
+
+  function onBoard(board) {
+    if (!board) return;
+    const serverTime = parseTime(board.server_time);
+    view.skewMs = Number.isNaN(serverTime) ? 0 : serverTime - Date.now();
+    view.receivedServerMs = serverNow();
+    view.board = board;
+    renderQueues(board.queues || []);
+    renderAgents(board.agents || []);
+    renderCalls(board.calls || []);
+    tick();
+  }
+
+  function setConnection(state, text) {
+    view.connected = state === 'connected';
+    $('wallboard').dataset.connected = String(view.connected);
+    $('connection').dataset.state = state;
+    $('connection').textContent = text;
+  }
+
+  function onConnect() {
+    setConnection('connected', 'Connected');
+    $('error').textContent = '';
+    socket.emit('refresh', {}, () => {});
+  }
+
+  function onDisconnect(reason) {
+    setConnection('reconnecting', 'Reconnecting…');
+    // The client only reconnects by itself after transport failures, not when the server dropped us.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), RETRY_AFTER_REFUSAL_MS);
+  }
+
+  function onConnectError() {
+    if (socket.active) {
+      setConnection('reconnecting', 'Reconnecting…');
+      return;
+    }
+    setConnection('disconnected', 'Disconnected');
+    $('error').textContent =
+      'The server refused the live connection; your session may have ended. Reload the page to log in again.';
+    setTimeout(() => socket.connect(), RETRY_AFTER_REFUSAL_MS);
+  }
+
+  function start() {
+    if (typeof window.io !== 'function') {
+      setConnection('disconnected', 'Disconnected');
+      $('error').textContent = 'Live updates are unavailable: the Socket.IO client did not load.';
+      return;
+    }
+    socket = window.io('/supervisor', { transports: ['websocket'] });
+    socket.on('connect', onConnect);
+    socket.on('disconnect', onDisconnect);
+    socket.on('connect_error', onConnectError);
+    socket.on('board', onBoard);
+    setInterval(tick, 1000);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,83 @@
+"""Flows driven by agents: presence, answering offers, hanging up, wrapping up."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from hub.customers import add_entry
+from hub.db import transaction
+from hub.effects import carry_out, push
+from hub.errors import FlowError
+from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call
+from hub.routing_store import decide_and_store
+from hub.services import Services
+from routing import engine
+from routing.states import Presence, RoutingError
+
+log = logging.getLogger(__name__)
+
+
+def _decide(services: Services, event: engine.Event, now: datetime | None = None) -> None:
+    now = now or services.clock()
+    try:
+        with transaction(services.sessions) as session:
+            stored = decide_and_store(session, event, now)
+    except RoutingError as exc:
+        raise FlowError(str(exc)) from None
+    carry_out(services, stored)
+
+
+def change_presence(services: Services, agent_id: int, presence: str, reason: str | None = None) -> None:
+    """Set an agent available, on a break (with a reason) or offline."""
+    try:
+        value = Presence(presence)
+    except ValueError:
+        raise FlowError(f"unknown presence {presence!r}", 400) from None
+    if value is Presence.BREAK and reason not in BREAK_REASONS:
+        raise FlowError(f"a break needs a reason: one of {', '.join(BREAK_REASONS)}", 400)
+    _decide(services, engine.PresenceChanged(agent_id, value, reason if value is Presence.BREAK else None))
+
+
+def answer_offer(services: Services, agent_id: int, call_sid: str, accept: bool) -> None:
+    """Accept or decline the call offered to an agent; an offer that has expired is refused."""
+    now = services.clock()
+    event = engine.OfferAccepted(call_sid, agent_id) if accept else engine.OfferDeclined(call_sid, agent_id)
+    try:
+        _decide(services, event, now)
+    except FlowError:
+        push(services, {agent_id})  # the console may show a stale offer: send it the truth
+        raise
+
+
+def hang_up(services: Services, agent_id: int, call_sid: str) -> None:
+    """End the agent's current call through the carrier; the status callback then starts wrap-up."""
+    with transaction(services.sessions) as session:
+        agent = session.get(Agent, agent_id)
+        if agent is None or agent.call_sid != call_sid or agent.work != "on_call":
+            raise FlowError("you are not on that call")
+    services.telephony.hang_up(call_sid)
+
+
+def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "") -> None:
+    """Record the call's disposition and note on the customer's timeline and end the agent's wrap-up."""
+    if disposition not in DISPOSITIONS:
+        raise FlowError(f"choose a disposition: one of {', '.join(DISPOSITIONS)}", 400)
+    note = (note or "").strip()[:2000]
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        if call is None or call.agent_id != agent_id or call.connected_at is None:
+            raise FlowError("that call was not yours")
+        if call.routing_state != "ended":
+            raise FlowError("the call is still in progress")
+        if call.disposition is not None:
+            raise FlowError("that call already has a disposition")
+        call.disposition = disposition
+        call.note = note or None
+        if call.customer_id is not None:
+            summary = f"Disposition: {disposition}" + (f". {note[:200]}" if note else "")
+            add_entry(session, call.customer_id, "disposition", summary, now, call=call, agent_id=agent_id,
+                      details={"disposition": disposition, "note": note or None})
+    _decide(services, engine.WrapUpFinished(agent_id, call_sid), now)

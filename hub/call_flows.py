@@ -1,0 +1,217 @@
+"""Flows driven by the carrier: an incoming call, status callbacks, conference events, the agent's leg.
+
+Each flow loads, decides through the routing engine, persists and commits, then carries out commands.
+Repeated, late and out-of-order callbacks are stored once and never move a leg backwards.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.customers import add_entry, identify_caller
+from hub.db import transaction
+from hub.effects import carry_out, ensure_agent_leg
+from hub.models import Call, CallEvent, Leg, Queue
+from hub.phone import masked, try_e164
+from hub.routing_store import StoredDecision, decide_and_store
+from hub.services import Services
+from routing import engine
+from routing.states import FINAL_STATUSES, advances
+
+log = logging.getLogger(__name__)
+
+AGENT_LEG_FAILURES = frozenset({"busy", "failed", "no-answer", "canceled"})
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """What the hub tells the caller: which queue they wait in (None: no queue can take the call)."""
+
+    call_sid: str
+    queue_name: str | None
+
+
+@dataclass(frozen=True)
+class AgentLegPlan:
+    """Whether the agent's answered leg joins the caller, or hears that the caller left."""
+
+    join: bool
+    conference: str
+
+
+def _timestamp(params: Mapping[str, str], fallback: datetime) -> datetime:
+    raw = params.get("Timestamp")
+    if raw:
+        try:
+            return parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            pass
+    return fallback
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _pick_queue(session: Session, to_number: str | None) -> Queue | None:
+    if to_number:
+        queue = session.scalar(select(Queue).where(Queue.phone_number == to_number))
+        if queue is not None:
+            return queue
+    return session.scalar(select(Queue).order_by(Queue.id))
+
+
+def receive_incoming_call(services: Services, params: Mapping[str, str]) -> IncomingCall:
+    """Record a new inbound call, identify the caller, and put the call in line for an agent."""
+    sid = params["CallSid"]
+    region = services.settings.default_region
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        existing = session.scalar(select(Call).where(Call.sid == sid))
+        if existing is not None:  # the carrier retried this request
+            return IncomingCall(sid, existing.queue.name if existing.queue else None)
+        from_number = try_e164(params.get("From"), region)
+        to_number = try_e164(params.get("To"), region)
+        queue = _pick_queue(session, to_number)
+        customer = identify_caller(session, from_number)
+        call = Call(
+            sid=sid, leg=Leg.CUSTOMER.value, direction="inbound", from_number=from_number or "withheld",
+            to_number=to_number or params.get("To", ""), customer_id=customer.id if customer else None,
+            queue_id=queue.id if queue else None, status=params.get("CallStatus") or "ringing",
+            routing_state="waiting" if queue else "ended", created_at=now, tried_agent_ids=[],
+        )
+        session.add(call)
+        session.flush()
+        stored = decide_and_store(session, engine.CallArrived(sid, queue.name), now) if queue else None
+    log.info("incoming call %s from %s to queue %s", sid, masked(from_number), queue.name if queue else "-")
+    if stored is not None:
+        carry_out(services, stored)
+    return IncomingCall(sid, queue.name if queue else None)
+
+
+def record_status(
+    services: Services,
+    params: Mapping[str, str],
+    *,
+    idempotency_token: str | None = None,
+    parent_sid: str | None = None,
+    agent_id: int | None = None,
+) -> str:
+    """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale' or 'unknown'."""
+    sid, status = params["CallSid"], params.get("CallStatus", "")
+    now = services.clock()
+    stored: StoredDecision | None = None
+    with transaction(services.sessions) as session:
+        call = session.scalar(select(Call).where(Call.sid == sid))
+        if call is None and parent_sid and agent_id is not None:
+            call = ensure_agent_leg(session, sid, parent_sid, agent_id, status, params.get("To", ""),
+                                    params.get("From", ""))
+        if call is None:
+            log.warning("status callback for unknown call %s ignored", sid)
+            return "unknown"
+        event = CallEvent(
+            source_sid=sid, kind="status", sequence_number=_int(params.get("SequenceNumber")),
+            idempotency_token=idempotency_token, name=status[:32], call_sid=sid, payload=dict(params),
+            occurred_at=_timestamp(params, now),
+        )
+        try:
+            with session.begin_nested():
+                session.add(event)
+        except IntegrityError:
+            return "duplicate"
+        if not advances(call.status, status):
+            return "stale"
+        call.status = status
+        call.last_sequence = event.sequence_number
+        if status in FINAL_STATUSES:
+            stored = _leg_ended(session, call, params, event.occurred_at or now, now)
+    if stored is not None:
+        carry_out(services, stored)
+    return "applied"
+
+
+def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime):
+    call.ended_at = ended_at
+    call.duration_s = _int(params.get("CallDuration")) or _int(params.get("Duration"))
+    if call.duration_s is None:
+        call.duration_s = max(0, int((ended_at - call.created_at).total_seconds()))
+    if call.leg == Leg.AGENT.value:
+        if call.status in AGENT_LEG_FAILURES and call.parent_sid and call.agent_id is not None:
+            return decide_and_store(session, engine.AgentLegFailed(call.parent_sid, call.agent_id), now)
+        return None
+    if call.queue_id is None:
+        return None
+    stored = decide_and_store(session, engine.CallHungUp(call.sid), now)
+    if call.customer_id is not None:
+        _put_call_on_timeline(session, call)
+    return stored
+
+
+def _put_call_on_timeline(session: Session, call: Call) -> None:
+    queue = call.queue.name if call.queue else "no queue"
+    if call.connected_at is not None:
+        agent = call.agent.name if call.agent else "an agent"
+        talk = int((call.ended_at - call.connected_at).total_seconds()) if call.ended_at else None
+        wait = int((call.connected_at - call.created_at).total_seconds())
+        summary = f"Inbound call to {queue}, answered by {agent}, {call.duration_s} s"
+        details = {"outcome": "answered", "wait_s": wait, "talk_s": talk, "queue": queue}
+    else:
+        summary = f"Inbound call to {queue}, abandoned after {call.duration_s} s"
+        details = {"outcome": "abandoned", "wait_s": call.duration_s, "queue": queue}
+    add_entry(session, call.customer_id, "call", summary, call.created_at, call=call,
+              agent_id=call.agent_id if call.connected_at else None, details=details)
+
+
+def record_conference_event(services: Services, params: Mapping[str, str]) -> str:
+    """Apply one conference callback: an agent's leg joining the caller starts the conversation."""
+    conference_sid = params.get("ConferenceSid", "")
+    name = params.get("StatusCallbackEvent", "")
+    leg_sid = params.get("CallSid")
+    now = services.clock()
+    stored: StoredDecision | None = None
+    with transaction(services.sessions) as session:
+        event = CallEvent(
+            source_sid=conference_sid, kind="conference", sequence_number=_int(params.get("SequenceNumber")),
+            name=name[:32], call_sid=leg_sid, payload=dict(params), occurred_at=_timestamp(params, now),
+        )
+        try:
+            with session.begin_nested():
+                session.add(event)
+        except IntegrityError:
+            return "duplicate"
+        if name != "participant-join" or not leg_sid:
+            return "applied"
+        leg = session.scalar(select(Call).where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value))
+        if leg is None or leg.parent_sid is None or leg.agent_id is None:
+            return "applied"
+        stored = decide_and_store(session, engine.AgentJoined(leg.parent_sid, leg.agent_id), now)
+        parent = session.scalar(select(Call).where(Call.sid == leg.parent_sid))
+        if parent is not None and parent.routing_state == "connected" and parent.connected_at is None:
+            parent.connected_at = event.occurred_at or now
+    if stored is not None:
+        carry_out(services, stored)
+    return "applied"
+
+
+def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str, agent_id: int) -> AgentLegPlan:
+    """Decide what the agent's answered leg does: join the caller's conference, or hang up."""
+    with transaction(services.sessions) as session:
+        ensure_agent_leg(session, params["CallSid"], call_sid, agent_id, params.get("CallStatus", "in-progress"),
+                         params.get("To", ""), params.get("From", ""))
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        join = (
+            call is not None
+            and call.routing_state in ("connecting", "connected")
+            and call.agent_id == agent_id
+        )
+    return AgentLegPlan(join=join, conference=call_sid)

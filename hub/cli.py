@@ -1,0 +1,181 @@
+"""`python -m hub ...`: serve, worker, simulate, demo, db upgrade, and admin commands."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from config.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("hub")
+
+
+def _settings() -> Settings:
+    return load_settings(os.environ)
+
+
+def cmd_serve(args) -> int:
+    from hub.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    socketio = app.extensions["switchboard.socketio"]
+    print(f"Switchboard hub listening on http://{args.host}:{args.port}", flush=True)
+    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, use_reloader=False,
+                 log_output=False)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from hub import tasks
+    from hub.services import build_services
+
+    services = build_services(_settings())
+    tasks.install(services)
+    worker = Worker([services.jobs.queue], connection=services.redis, serializer=JSONSerializer)
+    worker.work(with_scheduler=True, logging_level="WARNING")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from simulator.cli import main as simulate
+
+    return simulate(args.rest, _settings())
+
+
+def cmd_demo(args) -> int:
+    from hub.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_db_upgrade(args) -> int:
+    from hub.migrate import upgrade
+
+    upgrade(_settings().database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def _in_session(action):
+    from hub.db import make_engine, make_session_factory, transaction
+
+    engine = make_engine(_settings().database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            return action(session)
+    finally:
+        engine.dispose()
+
+
+def cmd_agents_add(args) -> int:
+    from hub.admin import add_agent, parse_skills
+
+    password = args.password or os.environ.get("SWITCHBOARD_NEW_AGENT_PASSWORD") or getpass.getpass("Password: ")
+    agent = _in_session(lambda s: add_agent(s, args.login, args.name, password, args.role,
+                                            parse_skills(args.skills), args.team))
+    print(f"agent {agent.login} ({agent.role}) created with id {agent.id}")
+    return 0
+
+
+def cmd_queues_add(args) -> int:
+    from hub.admin import add_queue, parse_skills
+
+    region = _settings().default_region
+    queue = _in_session(lambda s: add_queue(s, args.name, args.number, parse_skills(args.skills),
+                                            args.offer_timeout, args.wrap_up, region))
+    print(f"queue {queue.name} created with id {queue.id}")
+    return 0
+
+
+def cmd_customers_import(args) -> int:
+    from hub.customers import import_customers
+
+    region = args.region or _settings().default_region
+    with open(args.csv, newline="", encoding="utf-8-sig") as stream:
+        report = _in_session(lambda s: import_customers(s, stream, region))
+    print(f"imported {report.imported}, updated {report.updated}, rejected {len(report.rejected)}")
+    for line, reason in report.rejected:
+        print(f"  line {line}: {reason}")
+    return 0 if not report.rejected else 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hub", description="Switchboard contact hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the web server with Socket.IO")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run an RQ worker (with the scheduler for timers)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("simulate", help="run the carrier simulator (plays Twilio)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="run everything on embedded defaults with demo data and simulated calls")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--sim-port", type=int, default=5055)
+    p.add_argument("--rate", type=float, default=6.0, help="simulated calls per minute")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--keep-data", action="store_true", help="reuse the demo database instead of recreating it")
+    p.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply Alembic migrations")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    agents = sub.add_parser("agents", help="manage agents").add_subparsers(dest="agents_command", required=True)
+    p = agents.add_parser("add", help="add an agent, supervisor or admin")
+    p.add_argument("login")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", default="agent", choices=["agent", "supervisor", "admin"])
+    p.add_argument("--skills", default="", help="e.g. support:3,sales")
+    p.add_argument("--team")
+    p.add_argument("--password", help="prompted for when omitted (or SWITCHBOARD_NEW_AGENT_PASSWORD)")
+    p.set_defaults(func=cmd_agents_add)
+
+    queues = sub.add_parser("queues", help="manage queues").add_subparsers(dest="queues_command", required=True)
+    p = queues.add_parser("add", help="add a queue")
+    p.add_argument("name")
+    p.add_argument("--number", help="the number callers dial to reach this queue")
+    p.add_argument("--skills", default="", help="required skills with minimum levels, e.g. support:2")
+    p.add_argument("--offer-timeout", type=int, default=15, help="seconds an agent has to accept")
+    p.add_argument("--wrap-up", type=int, default=60, help="seconds of wrap-up after each call")
+    p.set_defaults(func=cmd_queues_add)
+
+    customers = sub.add_parser("customers", help="manage customers").add_subparsers(
+        dest="customers_command", required=True)
+    p = customers.add_parser("import", help="import customers from CSV (name, phone, [phone2, email, tier, stage, owner])")
+    p.add_argument("csv")
+    p.add_argument("--region", help="region for numbers without a country code (default: settings)")
+    p.set_defaults(func=cmd_customers_import)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line for operator errors
+        from hub.errors import FlowError
+
+        if isinstance(exc, FlowError):
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,66 @@
+"""Database engine and sessions.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with BEGIN IMMEDIATE so that
+concurrent writers queue instead of failing half-way. On PostgreSQL, routing flows serialise on one row
+locked with SELECT ... FOR UPDATE.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import RoutingLock
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create the SQLAlchemy engine for `database_url` with the project's connection settings."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, record):  # pragma: no cover - driver hook
+            dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below drive transactions
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # pragma: no cover - driver hook
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a session, commit when the block succeeds, roll back when it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def lock_routing(session: Session) -> None:
+    """Serialise routing decisions across processes (SQLite already holds its write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(RoutingLock.id).where(RoutingLock.id == 1).with_for_update())

@@ -1,0 +1,217 @@
+"""`python -m hub demo`: the whole hub on embedded defaults, with demo data and simulated calls flowing.
+
+It creates a SQLite database with queues, agents (most of them simulated) and customers with history,
+then runs the web server, one RQ worker and the carrier simulator as child processes until Ctrl-C.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from config.settings import load_settings
+from hub.admin import add_agent, add_queue
+from hub.columns import utcnow
+from hub.customers import add_entry
+from hub.db import make_engine, make_session_factory, transaction
+from hub.migrate import upgrade
+from hub.models import DISPOSITIONS, Call, Customer, CustomerPhone, Leg, Stage, Tier
+
+DEMO_PASSWORD = "switchboard"
+QUEUES = [("Support", "+14155550100", {"support": 1}), ("Sales", "+14155550101", {"sales": 1}),
+          ("Billing", "+14155550102", {"billing": 1})]
+HUMANS = [("super", "Sam Supervisor", "supervisor", {"support": 3, "sales": 3, "billing": 3}),
+          ("alice", "Alice Agent", "agent", {"support": 3, "sales": 2, "billing": 1}),
+          ("bob", "Bob Agent", "agent", {"support": 2, "sales": 3})]
+SIM_SKILLS = [{"support": 2}, {"support": 3, "billing": 1}, {"sales": 2}, {"sales": 3, "support": 1},
+              {"billing": 2, "support": 1}, {"support": 1, "sales": 1}, {"billing": 3}]
+FIRST = ["Ada", "Ben", "Cleo", "Dev", "Eva", "Finn", "Gia", "Hugo", "Iris", "Jon", "Kai", "Lena", "Milo",
+         "Nora", "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wes", "Yara", "Zoe"]
+LAST = ["Novak", "Okafor", "Silva", "Chen", "Haddad", "Kowalski", "Moreau", "Tanaka", "Ivanova", "Garcia",
+        "Larsen", "Mensah", "Rossi", "Schmidt", "Patel", "Nguyen", "Dubois", "Costa"]
+
+
+def seed(database_url: str, rng: random.Random, customers: int = 200) -> dict:
+    """Fill an empty database with demo queues, agents and customers with history; return the scenario."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    now = utcnow()
+    with transaction(sessions) as session:
+        queues = [add_queue(session, name, number, skills) for name, number, skills in QUEUES]
+        agents = [add_agent(session, login, name, DEMO_PASSWORD, role, skills)
+                  for login, name, role, skills in HUMANS]
+        for i, skills in enumerate(SIM_SKILLS, start=1):
+            agents.append(add_agent(session, f"sim{i:02d}", f"Sim Agent {i:02d}", DEMO_PASSWORD, "agent", skills,
+                                    team="simulated", simulated=True))
+        numbers = []
+        for i in range(customers):
+            number = f"+1{rng.choice(['212', '312', '415', '512', '617', '646', '718', '919'])}555{i:04d}"
+            numbers.append(number)
+            tier = rng.choices([Tier.GOLD, Tier.SILVER, Tier.STANDARD], [0.15, 0.3, 0.55])[0].value
+            stage = rng.choice(list(Stage)).value
+            customer = Customer(
+                name=f"{rng.choice(FIRST)} {rng.choice(LAST)}", email=f"customer{i}@example.com",
+                value_tier=tier, lifecycle_stage=stage, phones=[CustomerPhone(number=number, label="mobile")],
+                owner_agent_id=rng.choice(agents).id if tier == "gold" else None,
+                custom_fields={"city": rng.choice(["Austin", "Boston", "Chicago", "New York", "San Francisco"])},
+            )
+            session.add(customer)
+            session.flush()
+            for _ in range(rng.randint(0, 3)):
+                _past_call(session, rng, customer, queues, agents, now)
+    engine.dispose()
+    return {
+        "queue_numbers": [number for _, number, _ in QUEUES],
+        "caller_numbers": numbers + [f"+1737555{n:04d}" for n in range(40)],  # some callers are new
+        "agents": [{"login": f"sim{i:02d}", "password": DEMO_PASSWORD} for i in range(1, len(SIM_SKILLS) + 1)],
+    }
+
+
+def _past_call(session, rng: random.Random, customer: Customer, queues, agents, now) -> None:
+    started = now - timedelta(days=rng.uniform(1, 120), seconds=rng.uniform(0, 3600))
+    queue = rng.choice(queues)
+    agent = rng.choice(agents)
+    talk = int(rng.lognormvariate(5, 0.5))
+    wait = rng.randint(2, 60)
+    call = Call(
+        sid="CA" + secrets.token_hex(16), leg=Leg.CUSTOMER.value, direction="inbound",
+        from_number=customer.phones[0].number, to_number=queue.phone_number, customer_id=customer.id,
+        queue_id=queue.id, agent_id=agent.id, status="completed", routing_state="ended", created_at=started,
+        connected_at=started + timedelta(seconds=wait), ended_at=started + timedelta(seconds=wait + talk),
+        duration_s=wait + talk, disposition=rng.choice(DISPOSITIONS), tried_agent_ids=[],
+        note=rng.choice(["Asked about delivery dates.", "Updated billing address.", "Interested in the upgrade.",
+                         "Reported a fault; ticket opened.", None]),
+    )
+    session.add(call)
+    session.flush()
+    add_entry(session, customer.id, "call", f"Inbound call to {queue.name}, answered by {agent.name}, "
+              f"{call.duration_s} s", started, call=call, agent_id=agent.id,
+              details={"outcome": "answered", "wait_s": wait, "talk_s": talk, "queue": queue.name})
+    add_entry(session, customer.id, "disposition", f"Disposition: {call.disposition}"
+              + (f". {call.note}" if call.note else ""), call.ended_at, call=call, agent_id=agent.id,
+              details={"disposition": call.disposition, "note": call.note})
+
+
+def _redis_ok(url: str) -> bool:
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+        return True
+    except (RedisError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def run_demo(args) -> int:
+    env = dict(os.environ)
+    children: list[subprocess.Popen] = []
+    redis_url = env.get("SWITCHBOARD_REDIS_URL", "redis://localhost:6379/0")
+    if not _redis_ok(redis_url):
+        if shutil.which("redis-server") is None:
+            print(f"Redis is not reachable at {redis_url}: start it (e.g. `redis-server --daemonize yes`) "
+                  "or set SWITCHBOARD_REDIS_URL.", file=sys.stderr)
+            return 1
+        port = _free_port()
+        children.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+        _wait_for_port(port)
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        print(f"Redis was not reachable; started a private redis-server on port {port}.")
+    env.setdefault("SWITCHBOARD_DATABASE_URL", "sqlite:///instance/demo.db")
+    env["SWITCHBOARD_REDIS_URL"] = redis_url
+    env.setdefault("SWITCHBOARD_SECRET_KEY", secrets.token_urlsafe(32))
+    env.setdefault("SWITCHBOARD_TWILIO_ACCOUNT_SID", "AC" + secrets.token_hex(16))
+    env.setdefault("SWITCHBOARD_TWILIO_AUTH_TOKEN", secrets.token_hex(16))
+    env["SWITCHBOARD_PUBLIC_URL"] = f"http://127.0.0.1:{args.port}"
+    env["SWITCHBOARD_TWILIO_API_URL"] = f"http://127.0.0.1:{args.sim_port}"
+    settings = load_settings(env)
+
+    scenario_path = os.path.join("instance", "demo-scenario.json")
+    if settings.is_sqlite and not args.keep_data:
+        path = settings.database_url.split("///", 1)[-1]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    upgrade(settings.database_url)
+    if not args.keep_data or not os.path.exists(scenario_path):
+        scenario = seed(settings.database_url, random.Random(args.seed))
+        os.makedirs("instance", exist_ok=True)
+        with open(scenario_path, "w") as f:
+            json.dump(scenario, f)
+    Redis.from_url(redis_url).delete(f"rq:queue:{settings.rq_queue}")
+
+    python = sys.executable
+    children.append(subprocess.Popen([python, "-m", "hub", "serve", "--port", str(args.port)], env=env))
+    if not _wait_for_port(args.port):
+        print("the web server did not start; see the log above", file=sys.stderr)
+        _stop(children)
+        return 1
+    children.append(subprocess.Popen([python, "-m", "hub", "worker"], env=env))
+    children.append(subprocess.Popen(
+        [python, "-m", "hub", "simulate", "--port", str(args.sim_port), "--scenario", scenario_path,
+         "--rate", str(args.rate), "--seed", str(args.seed)], env=env))
+    print(
+        "\n"
+        f"  Switchboard demo is running: open http://127.0.0.1:{args.port}/\n"
+        f"  Log in as an agent:      alice / {DEMO_PASSWORD}   (or bob / {DEMO_PASSWORD})\n"
+        f"  Log in as a supervisor:  super / {DEMO_PASSWORD}\n"
+        f"  Simulated callers arrive at {args.rate:g} per minute; {len(SIM_SKILLS)} simulated agents answer.\n"
+        "  Press Ctrl-C to stop everything.\n",
+        flush=True,
+    )
+    stop = {"now": False}
+
+    def _handle(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _handle)
+    signal.signal(signal.SIGTERM, _handle)
+    try:
+        while not stop["now"]:
+            if any(c.poll() is not None for c in children):
+                print("a demo process stopped unexpectedly; shutting down", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        _stop(children)
+    print("Switchboard demo stopped.")
+    return 0
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for child in reversed(children):
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()

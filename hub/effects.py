@@ -1,0 +1,91 @@
+"""Carry out the routing engine's commands after the decision is committed: timers, agent legs, pushes."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from hub.db import transaction
+from hub.models import Agent, Call, Leg
+from hub.routing_store import StoredDecision, decide_and_store
+from hub.services import Services
+from hub.snapshots import agent_state, board
+from hub.telephony import TelephonyError
+from routing import engine
+
+log = logging.getLogger(__name__)
+
+
+def carry_out(services: Services, decision: StoredDecision) -> None:
+    """Schedule timers, place agent legs and push the new state to the consoles concerned."""
+    changed_agents = set(decision.changed_agents)
+    for command in decision.commands:
+        if isinstance(command, engine.SendOffer):
+            services.jobs.at(command.expires_at, "hub.tasks.expire_offer", command.sid, command.agent_id,
+                             command.expires_at.isoformat())
+            log.info("offered call %s to agent %s (%s)", command.sid, command.agent_id, command.reason)
+        elif isinstance(command, engine.WithdrawOffer):
+            log.info("withdrew call %s from agent %s: %s", command.sid, command.agent_id, command.reason)
+        elif isinstance(command, engine.StartWrapUp):
+            services.jobs.at(command.until, "hub.tasks.end_wrap_up", command.agent_id, command.sid)
+        elif isinstance(command, engine.DialAgent):
+            changed_agents |= dial_agent(services, command.agent_id, command.sid)
+    push(services, changed_agents)
+
+
+def push(services: Services, agent_ids: set[int]) -> None:
+    """Send fresh snapshots to the given agents' consoles and to the wallboard."""
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        states = {aid: agent_state(session, aid, now) for aid in agent_ids}
+        wallboard = board(session, now)
+    for aid, state in states.items():
+        services.notifier.to_agent(aid, "state", state)
+    services.notifier.to_supervisors("board", wallboard)
+
+
+def dial_agent(services: Services, agent_id: int, call_sid: str) -> set[int]:
+    """Place the agent's leg into the caller's conference; on failure put the call back in line."""
+    with transaction(services.sessions) as session:
+        agent = session.get(Agent, agent_id)
+        login = agent.login if agent else ""
+    telephony = services.telephony
+    query = f"?call={call_sid}&agent={agent_id}"
+    try:
+        placed = telephony.dial(
+            to=f"client:{login}",
+            from_=services.settings.caller_id,
+            voice_url=telephony.url("/webhooks/voice/agent" + query),
+            status_url=telephony.url("/webhooks/voice/status" + query),
+        )
+    except TelephonyError:
+        log.exception("could not place the agent leg for call %s", call_sid)
+        with transaction(services.sessions) as session:
+            stored = decide_and_store(session, engine.AgentLegFailed(call_sid, agent_id), services.clock())
+        carry_out(services, stored)
+        return set()
+    with transaction(services.sessions) as session:
+        ensure_agent_leg(session, placed.sid, call_sid, agent_id, placed.status, f"client:{login}",
+                         services.settings.caller_id)
+    return set()
+
+
+def ensure_agent_leg(
+    session, sid: str, parent_sid: str, agent_id: int, status: str, to: str, from_: str
+) -> Call:
+    """Return the agent leg's row, creating it if this is the first we hear of it (REST answer or callback)."""
+    leg = session.query(Call).filter_by(sid=sid).one_or_none()
+    if leg is not None:
+        return leg
+    parent = session.query(Call).filter_by(sid=parent_sid).one_or_none()
+    leg = Call(
+        sid=sid, leg=Leg.AGENT.value, parent_sid=parent_sid, direction="outbound-api", from_number=from_,
+        to_number=to, agent_id=agent_id, status=status, queue_id=parent.queue_id if parent else None,
+        customer_id=parent.customer_id if parent else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(leg)
+    except IntegrityError:  # a callback for the same leg created it a moment ago
+        leg = session.query(Call).filter_by(sid=sid).one()
+    return leg

@@ -1,0 +1,47 @@
+"""RQ jobs: timers that the routing engine asked for. They take ids, open their own session, call a flow."""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+
+from config.settings import load_settings
+from hub.db import transaction
+from hub.effects import carry_out
+from hub.routing_store import decide_and_store
+from hub.services import Services, build_services
+from routing import engine
+
+log = logging.getLogger(__name__)
+
+_services: Services | None = None
+
+
+def install(services: Services) -> None:
+    """Give this worker process its services (done once by `python -m hub worker`)."""
+    global _services
+    _services = services
+
+
+def _current() -> Services:
+    global _services
+    if _services is None:
+        _services = build_services(load_settings(os.environ))
+    return _services
+
+
+def _decide(event: engine.Event) -> None:
+    services = _current()
+    with transaction(services.sessions) as session:
+        stored = decide_and_store(session, event, services.clock())
+    carry_out(services, stored)
+
+
+def expire_offer(call_sid: str, agent_id: int, expires_at: str) -> None:
+    """Take an unanswered offer back from the agent and offer the call to the next one."""
+    _decide(engine.OfferExpired(call_sid, agent_id, datetime.fromisoformat(expires_at)))
+
+
+def end_wrap_up(agent_id: int, call_sid: str) -> None:
+    """End an agent's wrap-up when its time is up."""
+    _decide(engine.WrapUpFinished(agent_id, call_sid))

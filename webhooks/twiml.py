@@ -1,0 +1,66 @@
+"""TwiML documents the hub answers with, built only through `twilio.twiml`."""
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+CONFERENCE_EVENTS = "start end join leave"
+
+
+def wait_for_agent(queue_name: str, conference: str, hold_url: str, conference_url: str) -> str:
+    """Greet the caller and hold them in their own conference until an agent joins."""
+    response = VoiceResponse()
+    response.say(f"Thank you for calling {queue_name}. Please hold for the next available agent.")
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=False,
+        end_conference_on_exit=True,
+        wait_url=hold_url,
+        wait_method="POST",
+        status_callback=conference_url,
+        status_callback_event=CONFERENCE_EVENTS,
+    )
+    response.append(dial)
+    return str(response)
+
+
+def cannot_take_call() -> str:
+    response = VoiceResponse()
+    response.say("Sorry, we cannot take your call right now. Please try again later.")
+    response.hangup()
+    return str(response)
+
+
+def hold_loop(queue_name: str) -> str:
+    """What a waiting caller hears, over and over, until an agent joins."""
+    response = VoiceResponse()
+    response.say(f"All our {queue_name} agents are busy. Your call is important to us; please stay on the line.")
+    response.pause(length=10)
+    return str(response)
+
+
+def join_caller(conference: str, conference_url: str) -> str:
+    """Put the agent's answered leg into the caller's conference, which starts it."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        beep=False,
+        status_callback=conference_url,
+        status_callback_event=CONFERENCE_EVENTS,
+    )
+    response.append(dial)
+    return str(response)
+
+
+def caller_gone() -> str:
+    response = VoiceResponse()
+    response.say("The caller has hung up.")
+    response.hangup()
+    return str(response)
+
+
+def empty() -> str:
+    return str(VoiceResponse())

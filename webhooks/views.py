@@ -1,0 +1,92 @@
+"""Twilio's voice webhooks. Each one checks the signature, turns the form into a flow call, renders TwiML."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from hub import call_flows
+from webhooks import twiml
+from webhooks.signature import signed_by_twilio
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/voice")
+
+
+def _services():
+    return current_app.extensions["switchboard"]
+
+
+def _xml(document: str) -> Response:
+    return Response(document, mimetype="text/xml")
+
+
+def _url(path: str) -> str:
+    return _services().settings.public_url + path
+
+
+def _required(*names: str) -> None:
+    missing = [n for n in names if not request.form.get(n)]
+    if missing:
+        abort(400, description=f"missing {', '.join(missing)}")
+
+
+def _agent_leg_args() -> tuple[str | None, int | None]:
+    call_sid = request.args.get("call")
+    try:
+        agent_id = int(request.args["agent"]) if "agent" in request.args else None
+    except ValueError:
+        agent_id = None
+    return call_sid, agent_id
+
+
+@bp.post("/incoming")
+@signed_by_twilio
+def incoming():
+    _required("CallSid")
+    result = call_flows.receive_incoming_call(_services(), request.form)
+    if result.queue_name is None:
+        return _xml(twiml.cannot_take_call())
+    return _xml(
+        twiml.wait_for_agent(
+            result.queue_name,
+            result.call_sid,
+            hold_url=_url(f"/webhooks/voice/hold?queue={result.queue_name}"),
+            conference_url=_url("/webhooks/voice/conference"),
+        )
+    )
+
+
+@bp.post("/hold")
+@signed_by_twilio
+def hold():
+    return _xml(twiml.hold_loop(request.args.get("queue", "our")))
+
+
+@bp.post("/agent")
+@signed_by_twilio
+def agent_leg():
+    _required("CallSid")
+    call_sid, agent_id = _agent_leg_args()
+    if not call_sid or agent_id is None:
+        return _xml(twiml.caller_gone())
+    plan = call_flows.plan_agent_leg(_services(), request.form, call_sid, agent_id)
+    if not plan.join:
+        return _xml(twiml.caller_gone())
+    return _xml(twiml.join_caller(plan.conference, _url("/webhooks/voice/conference")))
+
+
+@bp.post("/status")
+@signed_by_twilio
+def status():
+    _required("CallSid", "CallStatus")
+    call_sid, agent_id = _agent_leg_args()
+    outcome = call_flows.record_status(
+        _services(), request.form, idempotency_token=request.headers.get("I-Twilio-Idempotency-Token"),
+        parent_sid=call_sid, agent_id=agent_id,
+    )
+    return {"outcome": outcome}
+
+
+@bp.post("/conference")
+@signed_by_twilio
+def conference():
+    _required("ConferenceSid", "StatusCallbackEvent")
+    return {"outcome": call_flows.record_conference_event(_services(), request.form)}
