@@ -1,0 +1,166 @@
+"""Twilio's webhooks through the Flask app, signed with the twilio library, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import random
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.admin import add_agent, add_queue
+from hub.app import create_app
+from hub.db import transaction
+from hub.models import Agent, Call, CallEvent, Customer, CustomerPhone, TimelineEntry
+from tests.conftest import ACCOUNT_SID, make_settings, new_sid, sign
+
+QUEUE_NUMBER = "+14155550100"
+
+
+@pytest.fixture
+def hub(database_url, redis_client):
+    settings = make_settings(database_url)
+    app = create_app(settings)
+    services = app.extensions["switchboard"]
+    with transaction(services.sessions) as session:
+        add_queue(session, "Support", QUEUE_NUMBER, {"support": 1})
+        session.add(Customer(name="Grace Hopper", value_tier="gold",
+                             phones=[CustomerPhone(number="+12125550001")]))
+    yield app
+    services.close()
+
+
+def post(app, path: str, params: dict[str, str], *, signature: str | None = None, headers=None):
+    url = app.extensions["switchboard"].settings.public_url + path
+    sig = sign(url, params) if signature is None else signature
+    return app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})})
+
+
+def voice_params(sid: str, from_: str = "+12125550001", status: str = "ringing") -> dict[str, str]:
+    return {"CallSid": sid, "AccountSid": ACCOUNT_SID, "From": from_, "To": QUEUE_NUMBER, "CallStatus": status,
+            "Direction": "inbound", "ApiVersion": "2010-04-01"}
+
+
+def status_params(sid: str, status: str, seq: int, **extra) -> dict[str, str]:
+    params = voice_params(sid, status=status)
+    params.update(CallbackSource="call-progress-events", SequenceNumber=str(seq),
+                  Timestamp=format_datetime(datetime(2026, 11, 22, 9, 0, seq, tzinfo=UTC), usegmt=True), **extra)
+    return params
+
+
+def count(app, model) -> int:
+    with transaction(app.extensions["switchboard"].sessions) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def the_call(app, sid: str) -> Call:
+    with transaction(app.extensions["switchboard"].sessions) as session:
+        return session.scalar(select(Call).where(Call.sid == sid))
+
+
+def test_a_signed_incoming_call_is_recorded_and_held_in_its_own_conference(hub):
+    sid = new_sid()
+    response = post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    doc = ElementTree.fromstring(response.data)
+    conference = doc.find("./Dial/Conference")
+    assert conference.text == sid
+    assert conference.get("startConferenceOnEnter") == "false"
+    assert conference.get("waitUrl").startswith("http://127.0.0.1:5000/webhooks/voice/hold")
+    call = the_call(hub, sid)
+    assert call.routing_state == "waiting" and call.customer.name == "Grace Hopper"
+    assert call.queue.name == "Support"
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "forged"])
+def test_a_forged_or_unsigned_webhook_gets_403_and_writes_nothing(hub, signature):
+    for path in ("/webhooks/voice/incoming", "/webhooks/voice/status", "/webhooks/voice/conference",
+                 "/webhooks/voice/agent?call=CAx&agent=1", "/webhooks/voice/hold"):
+        assert post(hub, path, voice_params(new_sid()), signature=signature).status_code == 403
+    assert count(hub, Call) == 0 and count(hub, CallEvent) == 0 and count(hub, Customer) == 1
+
+
+def test_a_signature_for_other_parameters_is_refused(hub):
+    params = voice_params(new_sid())
+    url = "http://127.0.0.1:5000/webhooks/voice/incoming"
+    tampered = dict(params, From="+19995550000")
+    assert post(hub, "/webhooks/voice/incoming", tampered, signature=sign(url, params)).status_code == 403
+    assert count(hub, Call) == 0
+
+
+def test_a_retried_incoming_webhook_creates_one_call(hub):
+    sid = new_sid()
+    first = post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    second = post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    assert first.data == second.data
+    assert count(hub, Call) == 1
+
+
+def test_an_unknown_caller_becomes_a_prospect_and_a_withheld_number_stays_anonymous(hub):
+    new_caller, withheld = new_sid(), new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(new_caller, from_="(415) 555-0177"))
+    post(hub, "/webhooks/voice/incoming", voice_params(withheld, from_="anonymous"))
+    created = the_call(hub, new_caller).customer
+    assert created.name == "Unknown caller" and [p.number for p in created.phones] == ["+14155550177"]
+    anonymous = the_call(hub, withheld)
+    assert anonymous.customer_id is None and anonymous.from_number == "withheld"
+
+
+def test_a_webhook_missing_its_call_sid_is_a_clear_400(hub):
+    params = voice_params("x")
+    del params["CallSid"]
+    response = post(hub, "/webhooks/voice/incoming", params)
+    assert response.status_code == 400 and b"CallSid" in response.data
+
+
+def test_duplicate_and_reordered_status_callbacks_leave_one_final_state(hub):
+    sid = new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    callbacks = [status_params(sid, "ringing", 0), status_params(sid, "in-progress", 1),
+                 status_params(sid, "completed", 2, CallDuration="42", Duration="1")]
+    deliveries = callbacks + callbacks[:2] + [callbacks[2]]
+    random.Random(4).shuffle(deliveries)
+    deliveries.append(status_params(sid, "ringing", 0))  # late, after everything else
+    outcomes = [post(hub, "/webhooks/voice/status", p).get_json()["outcome"] for p in deliveries]
+    assert outcomes.count("duplicate") == 4
+    call = the_call(hub, sid)
+    assert call.status == "completed" and call.duration_s == 42 and call.routing_state == "ended"
+    assert count(hub, CallEvent) == 3
+    # the abandoned call is on the caller's timeline once
+    with transaction(hub.extensions["switchboard"].sessions) as session:
+        entries = session.scalars(select(TimelineEntry).where(TimelineEntry.call_id == call.id)).all()
+    assert [e.kind for e in entries] == ["call"] and "abandoned" in entries[0].summary
+
+
+def test_a_completed_callback_before_the_answered_one_is_not_undone(hub):
+    sid = new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    post(hub, "/webhooks/voice/status", status_params(sid, "completed", 3, CallDuration="9"))
+    assert post(hub, "/webhooks/voice/status", status_params(sid, "in-progress", 1)).get_json()["outcome"] == "stale"
+    assert the_call(hub, sid).status == "completed"
+
+
+def test_a_status_callback_for_an_unknown_call_writes_nothing(hub):
+    response = post(hub, "/webhooks/voice/status", status_params(new_sid(), "completed", 0))
+    assert response.status_code == 200 and response.get_json()["outcome"] == "unknown"
+    assert count(hub, CallEvent) == 0 and count(hub, Call) == 0
+
+
+def test_an_incoming_call_is_offered_to_an_available_agent_and_timed(hub, redis_client):
+    services = hub.extensions["switchboard"]
+    with transaction(services.sessions) as session:
+        add_agent(session, "ana", "Ana", "password1", skills={"support": 2})
+    from hub.agent_flows import change_presence
+
+    with transaction(services.sessions) as session:
+        agent_id = session.scalar(select(Agent.id).where(Agent.login == "ana"))
+    change_presence(services, agent_id, "available")
+    sid = new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    call = the_call(hub, sid)
+    assert call.routing_state == "offered" and call.agent_id == agent_id
+    assert call.offer_expires_at - call.created_at == pytest.approx(timedelta(seconds=15), abs=timedelta(seconds=1))
+    # the offer's timeout is a scheduled RQ job
+    scheduled = redis_client.zrange(f"rq:scheduled:{services.settings.rq_queue}", 0, -1)
+    assert len(scheduled) == 1
