@@ -79,6 +79,12 @@ def decide_and_store(session: Session, event: engine.Event, now: datetime) -> St
     decision = engine.decide(before, event, now)
     changed_agents = _store_agents(session, before, decision.state, now)
     changed_calls = _store_calls(session, before, decision.state, decision.commands)
+    # an agent's console shows their call, so a change to the call is a change for its agent
+    for sid in changed_calls:
+        for state in (before, decision.state):
+            call = state.calls.get(sid)
+            if call is not None and call.agent_id is not None:
+                changed_agents.add(call.agent_id)
     return StoredDecision(decision.commands, changed_agents, changed_calls)
 
 

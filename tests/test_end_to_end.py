@@ -1,0 +1,89 @@
+"""End to end on the real stack: simulator -> signed webhooks -> hub web process -> Socket.IO console ->
+REST agent leg -> conference -> status callbacks -> wrap-up -> the customer's timeline. RQ timers run on a
+real worker process."""
+from __future__ import annotations
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from hub.db import transaction
+from hub.models import Call, CallEvent
+from tests.stack import QUEUE_NUMBER, Stack
+
+
+@pytest.fixture
+def stack(processes, sqlite_url, redis_client):
+    stack = Stack(processes, sqlite_url)
+    yield stack
+    stack.stop()
+
+
+def test_an_inbound_call_reaches_the_agent_and_lands_on_the_customer_timeline(stack):
+    stack.seed([("ana", {"support": 2})])
+    stack.start()
+    ana = stack.agent("ana")
+    assert ana.wait_for(lambda s: True)["agent"]["presence"] == "offline"
+    assert ana.call("set_presence", {"presence": "available"}) == {"ok": True}
+
+    sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=2, patience_seconds=60)
+    offered = ana.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the offer")
+    customer = offered["offer"]["customer"]
+    assert customer["name"] == "Grace Hopper" and customer["tier"] == "gold" and customer["stage"] == "loyal"
+    assert offered["agent"]["work"] == "offered"
+
+    assert ana.call("accept", {"call_sid": sid}) == {"ok": True}
+    talking = ana.wait_for(lambda s: s["call"] and s["call"]["connected_at"], what="the connected call")
+    assert talking["agent"]["work"] == "on_call"
+    # the simulated caller hangs up after 2 s of talk; the completed callback starts wrap-up
+    wrapping = ana.wait_for(lambda s: s["agent"]["work"] == "wrap_up", what="wrap-up")
+    assert wrapping["call"]["call_sid"] == sid and wrapping["call"]["wrap_up_until"]
+
+    assert ana.call("wrap_up", {"call_sid": sid, "disposition": "resolved", "note": "Reset her router"}) == {"ok": True}
+    ana.wait_for(lambda s: s["agent"]["work"] == "idle" and s["call"] is None, what="idle after wrap-up")
+
+    call = stack.call_row(sid)
+    assert call.status == "completed" and call.disposition == "resolved" and call.duration_s >= 2
+    token = requests.post(f"{stack.url()}/api/v1/auth/token", json={"login": "ana", "password": "password1"},
+                          timeout=10).json()["token"]
+    timeline = requests.get(f"{stack.url()}/api/v1/customers/{call.customer_id}/timeline",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["entries"]
+    by_kind = {e["kind"]: e for e in timeline if e["call_sid"] == sid}
+    assert by_kind["call"]["duration"] == call.duration_s and by_kind["call"]["agent"] == "Ana"
+    assert by_kind["call"]["disposition"] == "resolved"
+    assert by_kind["disposition"]["note"] == "Reset her router"
+    with transaction(stack.sessions) as session:
+        legs = session.scalars(select(Call).where(Call.parent_sid == sid)).all()
+        assert [(leg.leg, leg.status, leg.agent_id) for leg in legs] == [("agent", "completed", call.agent_id)]
+        sequences = session.scalars(select(CallEvent.sequence_number).where(
+            CallEvent.source_sid == legs[0].sid).order_by(CallEvent.sequence_number)).all()
+        assert sequences == list(range(len(sequences))) and len(sequences) >= 3
+
+
+def test_an_unanswered_offer_moves_to_the_next_agent_when_the_worker_times_it_out(stack):
+    stack.seed([("ana", {"support": 1}), ("ben", {"support": 1})], offer_timeout_s=2)
+    stack.start()
+    ana, ben = stack.agent("ana"), stack.agent("ben")
+    assert ana.call("set_presence", {"presence": "available"})["ok"]
+    assert ben.call("set_presence", {"presence": "available"})["ok"]
+    sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=1, patience_seconds=60)
+    # ana has been idle longest, so she is offered first; she lets it ring out
+    ana.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the first offer")
+    ben.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, seconds=20, what="the offer after timeout")
+    late = ana.call("accept", {"call_sid": sid})
+    assert late["ok"] is False and "not offered" in late["error"]
+    ana.wait_for(lambda s: s["offer"] is None and s["agent"]["work"] == "idle", what="the offer withdrawn")
+    assert ben.call("accept", {"call_sid": sid}) == {"ok": True}
+    stack.wait_for_call(sid, lambda c: c.status == "completed", "the call to complete")
+    assert stack.call_row(sid).agent.login == "ben"
+
+
+def test_a_caller_who_runs_out_of_patience_is_booked_as_abandoned(stack):
+    stack.seed([("ana", {"support": 1})])
+    stack.start()
+    sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=5, patience_seconds=1.5)
+    call = stack.wait_for_call(sid, lambda c: c.routing_state == "ended", "the abandoned call")
+    assert call.connected_at is None and call.agent_id is None and call.status == "completed"
+    with transaction(stack.sessions) as session:
+        hold_fetches = session.scalars(select(CallEvent).where(CallEvent.call_sid == sid)).all()
+    assert hold_fetches, "the conference and status events of the abandoned call were recorded"
