@@ -15,18 +15,23 @@ from routing import engine
 log = logging.getLogger(__name__)
 
 _services: Services | None = None
+_pid: int | None = None
 
 
 def install(services: Services) -> None:
     """Give this worker process its services (done once by `python -m hub worker`)."""
-    global _services
-    _services = services
+    global _services, _pid
+    _services, _pid = services, os.getpid()
 
 
 def _current() -> Services:
-    global _services
+    global _services, _pid
     if _services is None:
-        _services = build_services(load_settings(os.environ))
+        install(build_services(load_settings(os.environ)))
+    elif _pid != os.getpid():
+        # RQ forks a work horse per job: never share the parent's database connections across the fork
+        _services.engine.dispose(close=False)
+        _pid = os.getpid()
     return _services
 
 
