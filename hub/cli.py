@@ -164,7 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "twilio.http_client", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if argv[:1] == ["simulate"]:  # the simulator parses its own options
+        argv = ["simulate", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
+    if getattr(args, "rest", None) and args.rest[0] == "--":
+        args.rest = args.rest[1:]
     try:
         return args.func(args)
     except SettingsError as exc:
