@@ -1,7 +1,7 @@
 """The job queue seam: RQ on Redis, JSON-serialised, one queue name from settings."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from redis import Redis
 from rq import Queue, Retry
@@ -19,7 +19,10 @@ class Jobs:
         self.queue = queue
 
     def at(self, when: datetime, func, *args) -> None:
-        """Run `func(*args)` on a worker at `when` (UTC)."""
+        """Run `func(*args)` on a worker at `when` (UTC) or up to about a second later, never earlier."""
+        # RQ's scheduler keeps whole seconds (it truncates): round up so a timer never fires early.
+        if when.microsecond:
+            when = when.replace(microsecond=0) + timedelta(seconds=1)
         self.queue.enqueue_at(when, func, *args, job_timeout=30, result_ttl=60, failure_ttl=86400,
                               retry=Retry(max=3, interval=[1, 2, 5]))
 

@@ -87,3 +87,37 @@ def test_a_caller_who_runs_out_of_patience_is_booked_as_abandoned(stack):
     with transaction(stack.sessions) as session:
         hold_fetches = session.scalars(select(CallEvent).where(CallEvent.call_sid == sid)).all()
     assert hold_fetches, "the conference and status events of the abandoned call were recorded"
+
+
+def test_every_status_callback_delivered_twice_still_leaves_one_correct_final_state(processes, sqlite_url,
+                                                                                   redis_client):
+    stack = Stack(processes, sqlite_url, duplicate_rate=1.0)
+    try:
+        stack.seed([("ana", {"support": 1})])
+        stack.start()
+        ana = stack.agent("ana")
+        assert ana.call("set_presence", {"presence": "available"})["ok"]
+        sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=1, patience_seconds=60)
+        ana.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the offer")
+        assert ana.call("accept", {"call_sid": sid})["ok"]
+        ana.wait_for(lambda s: s["agent"]["work"] == "wrap_up", what="wrap-up")
+        assert ana.call("wrap_up", {"call_sid": sid, "disposition": "resolved", "note": ""})["ok"]
+        call = stack.wait_for_call(sid, lambda c: c.disposition == "resolved", "the disposition")
+        with transaction(stack.sessions) as session:
+            leg = session.scalars(select(Call).where(Call.parent_sid == sid)).one()
+            events = session.scalars(select(CallEvent).where(CallEvent.kind == "status")).all()
+        assert call.status == "completed" and leg.status == "completed"
+        keys = [(e.source_sid, e.sequence_number) for e in events]
+        assert len(keys) == len(set(keys)) and len([k for k in keys if k[0] == leg.sid]) == 4
+        # the timeline got the call once, not once per delivery
+        timeline = [e for e in _timeline(stack, call.customer_id) if e.call_id == call.id and e.kind == "call"]
+        assert len(timeline) == 1
+    finally:
+        stack.stop()
+
+
+def _timeline(stack, customer_id):
+    from hub.customers import timeline
+
+    with transaction(stack.sessions) as session:
+        return timeline(session, customer_id)

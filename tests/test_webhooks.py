@@ -162,5 +162,7 @@ def test_an_incoming_call_is_offered_to_an_available_agent_and_timed(hub, redis_
     assert call.routing_state == "offered" and call.agent_id == agent_id
     assert call.offer_expires_at - call.created_at == pytest.approx(timedelta(seconds=15), abs=timedelta(seconds=1))
     # the offer's timeout is a scheduled RQ job
-    scheduled = redis_client.zrange(f"rq:scheduled:{services.settings.rq_queue}", 0, -1)
+    scheduled = redis_client.zrange(f"rq:scheduled:{services.settings.rq_queue}", 0, -1, withscores=True)
     assert len(scheduled) == 1
+    # RQ keeps whole seconds; the timer is rounded up so an offer never expires before its time
+    assert call.offer_expires_at.timestamp() <= scheduled[0][1] < call.offer_expires_at.timestamp() + 1

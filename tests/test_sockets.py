@@ -1,0 +1,67 @@
+"""Socket.IO namespaces refuse anyone without a login and the right role, and answer bad requests clearly."""
+from __future__ import annotations
+
+import pytest
+import requests
+import socketio
+
+from hub.admin import add_agent
+from hub.db import transaction
+from tests.stack import PASSWORD, Stack
+
+
+@pytest.fixture
+def stack(processes, sqlite_url, redis_client):
+    stack = Stack(processes, sqlite_url)
+    stack.seed([("ana", {"support": 1})])
+    with transaction(stack.sessions) as session:
+        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def connect(url: str, namespace: str, auth=None) -> socketio.Client:
+    client = socketio.Client(reconnection=False)
+    client.connect(url, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=5)
+    return client
+
+
+def token(stack, login: str) -> str:
+    return requests.post(f"{stack.url()}/api/v1/auth/token", json={"login": login, "password": PASSWORD},
+                         timeout=10).json()["token"]
+
+
+@pytest.mark.parametrize("namespace", ["/agent", "/supervisor"])
+def test_a_socket_without_a_login_is_refused(stack, namespace):
+    for auth in (None, {"token": "forged-token"}):
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            connect(stack.url(), namespace, auth)
+
+
+def test_an_agent_cannot_open_the_wallboard_but_a_supervisor_can(stack):
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        connect(stack.url(), "/supervisor", {"token": token(stack, "ana")})
+    boards = []
+    client = socketio.Client(reconnection=False)
+    client.on("board", boards.append, namespace="/supervisor")
+    client.connect(stack.url(), namespaces=["/supervisor"], auth={"token": token(stack, "sue")},
+                   transports=["websocket"], wait_timeout=5)
+    try:
+        assert client.call("refresh", {}, namespace="/supervisor", timeout=10) == {"ok": True}
+        assert boards and {a["login"] for a in boards[-1]["agents"]} == {"ana", "sue"}
+    finally:
+        client.disconnect()
+
+
+def test_bad_console_requests_get_a_message_a_person_can_act_on(stack):
+    ana = stack.agent("ana")
+    assert "unknown presence" in ana.call("set_presence", {"presence": "asleep"})["error"]
+    assert "needs a reason" in ana.call("set_presence", {"presence": "break"})["error"]
+    assert "not offered" in ana.call("accept", {"call_sid": "CA" + "0" * 32})["error"]
+    assert "not on that call" in ana.call("hang_up", {"call_sid": "CA" + "0" * 32})["error"]
+    assert "choose a disposition" in ana.call("wrap_up", {"call_sid": "CA1", "disposition": "meh"})["error"]
+    assert ana.call("wrap_up", "not even a dict")["ok"] is False
+    assert ana.call("set_presence", {"presence": "break", "reason": "lunch"}) == {"ok": True}
+    state = ana.wait_for(lambda s: s["agent"]["presence"] == "break", what="the break")
+    assert state["agent"]["break_reason"] == "lunch"
