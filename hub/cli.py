@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-port", type=int, default=5055)
     p.add_argument("--rate", type=float, default=6.0, help="simulated calls per minute")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--mean-talk", type=float, default=45.0, help="mean simulated talk time, seconds")
     p.add_argument("--keep-data", action="store_true", help="reuse the demo database instead of recreating it")
     p.set_defaults(func=cmd_demo)
 
