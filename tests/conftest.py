@@ -178,9 +178,10 @@ class Processes:
         self.children: list[tuple[subprocess.Popen, object]] = []
         self.log_dir = log_dir
 
-    def start(self, name: str, args: list[str], env: dict[str, str], port: int | None = None) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], env: dict[str, str], port: int | None = None,
+              module: str = "hub") -> subprocess.Popen:
         log = open(os.path.join(self.log_dir, f"{name}.log"), "w")
-        child = subprocess.Popen([sys.executable, "-m", "hub", *args], env=env, cwd=ROOT, stdout=log,
+        child = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT, stdout=log,
                                  stderr=subprocess.STDOUT)
         self.children.append((child, log))
         if port is not None:

@@ -93,9 +93,16 @@ class Stack:
     def url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
 
-    def start(self, workers: int = 1) -> "Stack":
+    def start(self, workers: int = 1, gunicorn: bool = False) -> "Stack":
+        """Start the web processes (the second and later under gunicorn if asked) and the workers."""
         for i, port in enumerate(self.ports):
-            self.processes.start(f"web{i}", ["serve", "--port", str(port)], settings_env(self.settings), port=port)
+            if gunicorn and i > 0:
+                self.processes.start(f"web{i}", ["-k", "gthread", "--threads", "20", "-w", "1", "-b",
+                                                 f"127.0.0.1:{port}", "hub.wsgi:app"],
+                                     settings_env(self.settings), port=port, module="gunicorn")
+            else:
+                self.processes.start(f"web{i}", ["serve", "--port", str(port)], settings_env(self.settings),
+                                     port=port)
         for i in range(workers):
             self.processes.start(f"worker{i}", ["worker"], settings_env(self.settings))
         return self

@@ -1,4 +1,5 @@
-"""The production shape: PostgreSQL, two web processes sharing pushes through Redis, and an RQ worker."""
+"""The production shape: PostgreSQL, two web processes (one under gunicorn, as in the README) sharing pushes
+through Redis, and an RQ worker."""
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,8 @@ def stack(processes, postgres_database, redis_client):
 
 def test_pushes_cross_web_processes_and_worker_timers_reach_consoles_on_postgres(stack):
     stack.seed([("ana", {"support": 1}), ("ben", {"support": 1})], offer_timeout_s=2)
-    stack.start(workers=1)
-    ana = stack.agent("ana", index=1)  # connected to the second web process
+    stack.start(workers=1, gunicorn=True)
+    ana = stack.agent("ana", index=1)  # connected to the second web process (gunicorn)
     ben = stack.agent("ben", index=0)  # connected to the first, which also receives the webhooks
     assert ana.call("set_presence", {"presence": "available"})["ok"]
 
