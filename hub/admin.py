@@ -38,8 +38,88 @@ def add_agent(session: Session, login: str, name: str, password: str, role: str 
     return agent
 
 
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def parse_hours(timezone: str, spans: list[str]) -> dict:
+    """Read ['mon-fri 08:00-18:00', 'sat 10:00-14:00'] in `timezone` as stored business hours."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FlowError(f"unknown time zone {timezone!r} (use a name such as America/New_York)", 400) from None
+    days: dict[str, list[str]] = {}
+    for span in spans:
+        try:
+            which, hours = span.lower().split()
+            start, end = hours.split("-")
+            first, _, last = which.partition("-")
+            a, b = DAYS.index(first), DAYS.index(last or first)
+            _ = time_of(start), time_of(end)
+        except ValueError:
+            raise FlowError(f"opening hours must look like 'mon-fri 08:00-18:00', not {span!r}", 400) from None
+        for day in range(a, b + 1):
+            days[str(day)] = [start, end]
+    return {"timezone": timezone, "days": days}
+
+
+def time_of(text: str):
+    from datetime import time
+
+    return time.fromisoformat(text)
+
+
+def parse_diversion(text: str | None) -> tuple[str | None, str | None]:
+    """Read 'voicemail' or 'queue:Sales' as (action, queue)."""
+    if not text:
+        return None, None
+    action, _, queue = text.partition(":")
+    if action not in ("voicemail", "queue") or (action == "queue") != bool(queue):
+        raise FlowError(f"a diversion is 'voicemail' or 'queue:NAME', not {text!r}", 400)
+    return action, queue or None
+
+
+def parse_escalation(steps: list[str]) -> list[dict]:
+    """Read ['30:support:1,sales:1'] (after seconds : skills) as escalation steps."""
+    parsed = []
+    for step in steps:
+        after, _, skills = step.partition(":")
+        if not after.isdigit() or not skills:
+            raise FlowError(f"an escalation step looks like '30:support:1', not {step!r}", 400)
+        parsed.append({"after_s": int(after), "skills": parse_skills(skills)})
+    return sorted(parsed, key=lambda s: s["after_s"])
+
+
+def configure_queue(queue: Queue, *, strategy: str | None = None, preferred_window_s: int | None = None,
+                    escalation: list[dict] | None = None, max_wait_s: int | None = None,
+                    overflow: str | None = None, hours: dict | None = None, after_hours: str | None = None,
+                    service_level_s: int | None = None) -> Queue:
+    """Set a queue's routing rules; options left as None keep their value."""
+    if strategy is not None:
+        if strategy not in ("longest_idle", "fewest_calls", "highest_skill", "round_robin"):
+            raise FlowError("strategy must be longest_idle, fewest_calls, highest_skill or round_robin", 400)
+        queue.strategy = strategy
+    if preferred_window_s is not None:
+        queue.preferred_window_s = preferred_window_s
+    if escalation is not None:
+        queue.escalation = escalation
+    if max_wait_s is not None:
+        queue.max_wait_s = max_wait_s or None
+    if overflow is not None:
+        queue.overflow_action, queue.overflow_queue = parse_diversion(overflow)
+    if hours is not None:
+        queue.hours = hours or None
+    if after_hours is not None:
+        action, target = parse_diversion(after_hours)
+        queue.after_hours_action, queue.after_hours_queue = action or "voicemail", target
+    if service_level_s is not None:
+        queue.service_level_s = service_level_s
+    return queue
+
+
 def add_queue(session: Session, name: str, phone_number: str | None = None, skills: dict[str, int] | None = None,
-              offer_timeout_s: int = 15, wrap_up_s: int = 60, region: str = "US") -> Queue:
+              offer_timeout_s: int = 15, wrap_up_s: int = 60, region: str = "US", **rules) -> Queue:
     """Create a queue reached at `phone_number`, served by agents with `skills`."""
     if session.scalar(select(Queue).where(Queue.name == name)):
         raise FlowError(f"a queue named {name!r} exists already")
@@ -53,6 +133,7 @@ def add_queue(session: Session, name: str, phone_number: str | None = None, skil
         raise FlowError("the offer timeout must be at least 1 s and wrap-up not negative", 400)
     queue = Queue(name=name, phone_number=number, offer_timeout_s=offer_timeout_s, wrap_up_s=wrap_up_s,
                   skills=[QueueSkill(skill=k, min_level=v) for k, v in (skills or {}).items()])
+    configure_queue(queue, **rules)
     session.add(queue)
     session.flush()
     return queue

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from hub.auth import check_credentials, issue_token, role_required
 from hub.customers import customer_dict, entry_dict, find_by_number, timeline
 from hub.db import transaction
-from hub.models import Call, Customer
+from hub.models import Call, Customer, RoutingTrace
 from hub.openapi import openapi_document
 from hub.phone import InvalidNumber, to_e164
 from hub.snapshots import board
@@ -94,18 +94,34 @@ def queues():
         return jsonify(queues=board(session, services.clock())["queues"])
 
 
+def _readable_call(session, sid: str) -> Call:
+    row = session.scalar(select(Call).where(Call.sid == sid))
+    if row is None:
+        abort(404, description=f"no call {sid}")
+    if not current_user.has_role("supervisor") and row.agent_id != current_user.id:
+        abort(403, description="that call was not yours")
+    return row
+
+
+@bp.get("/calls/<sid>/trace")
+@role_required("agent", api=True)
+def call_trace(sid: str):
+    with transaction(_services().sessions) as session:
+        _readable_call(session, sid)
+        traces = session.scalars(select(RoutingTrace).where(RoutingTrace.call_sid == sid)
+                                 .order_by(RoutingTrace.at, RoutingTrace.id))
+        return jsonify(call_sid=sid, decisions=[t.data for t in traces])
+
+
 @bp.get("/calls/<sid>")
 @role_required("agent", api=True)
 def call(sid: str):
     with transaction(_services().sessions) as session:
-        row = session.scalar(select(Call).where(Call.sid == sid))
-        if row is None:
-            abort(404, description=f"no call {sid}")
-        if not current_user.has_role("supervisor") and row.agent_id != current_user.id:
-            abort(403, description="that call was not yours")
+        row = _readable_call(session, sid)
         return jsonify(
             sid=row.sid, leg=row.leg, direction=row.direction, status=row.status,
-            routing_state=row.routing_state, queue=row.queue.name if row.queue else None,
+            routing_state=row.routing_state, routing_outcome=row.routing_outcome,
+            queue=row.queue.name if row.queue else None,
             agent=row.agent.login if row.agent else None, customer_id=row.customer_id,
             created_at=row.created_at.isoformat(),
             connected_at=row.connected_at.isoformat() if row.connected_at else None,

@@ -36,6 +36,7 @@ class IncomingCall:
 
     call_sid: str
     queue_name: str | None
+    diverted: str | None = None  # e.g. "voicemail" when the queue is closed
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,22 @@ def _pick_queue(session: Session, to_number: str | None) -> Queue | None:
     return session.scalar(select(Queue).order_by(Queue.id))
 
 
+def _preferred_agents(session: Session, customer) -> tuple[int, ...]:
+    """The customer's owner, then the last agent who talked to them."""
+    if customer is None:
+        return ()
+    preferred = [customer.owner_agent_id] if customer.owner_agent_id else []
+    last = session.scalar(
+        select(Call.agent_id)
+        .where(Call.customer_id == customer.id, Call.leg == Leg.CUSTOMER.value, Call.connected_at.is_not(None))
+        .order_by(Call.connected_at.desc())
+        .limit(1)
+    )
+    if last is not None and last not in preferred:
+        preferred.append(last)
+    return tuple(preferred)
+
+
 def receive_incoming_call(services: Services, params: Mapping[str, str]) -> IncomingCall:
     """Record a new inbound call, identify the caller, and put the call in line for an agent."""
     sid = params["CallSid"]
@@ -79,7 +96,7 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
     with transaction(services.sessions) as session:
         existing = session.scalar(select(Call).where(Call.sid == sid))
         if existing is not None:  # the carrier retried this request
-            return IncomingCall(sid, existing.queue.name if existing.queue else None)
+            return IncomingCall(sid, existing.queue.name if existing.queue else None, existing.routing_outcome)
         from_number = try_e164(params.get("From"), region)
         to_number = try_e164(params.get("To"), region)
         queue = _pick_queue(session, to_number)
@@ -92,11 +109,17 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
         )
         session.add(call)
         session.flush()
-        stored = decide_and_store(session, engine.CallArrived(sid, queue.name), now) if queue else None
+        stored = None
+        if queue is not None:
+            arrived = engine.CallArrived(sid, queue.name, customer.value_tier if customer else None,
+                                         _preferred_agents(session, customer))
+            stored = decide_and_store(session, arrived, now)
     log.info("incoming call %s from %s to queue %s", sid, masked(from_number), queue.name if queue else "-")
-    if stored is not None:
-        carry_out(services, stored)
-    return IncomingCall(sid, queue.name if queue else None)
+    if stored is None:
+        return IncomingCall(sid, None)
+    carry_out(services, stored, answering=sid)
+    diverted = next((c.action.value for c in stored.commands if isinstance(c, engine.DivertCall) and c.sid == sid), None)
+    return IncomingCall(sid, queue.name, diverted)
 
 
 def record_status(
@@ -159,7 +182,10 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
 
 def _put_call_on_timeline(session: Session, call: Call) -> None:
     queue = call.queue.name if call.queue else "no queue"
-    if call.connected_at is not None:
+    if call.routing_outcome == "voicemail":
+        summary = f"Inbound call to {queue}, sent to voicemail after {call.duration_s} s"
+        details = {"outcome": "voicemail", "queue": queue}
+    elif call.connected_at is not None:
         agent = call.agent.name if call.agent else "an agent"
         talk = int((call.ended_at - call.connected_at).total_seconds()) if call.ended_at else None
         wait = int((call.connected_at - call.created_at).total_seconds())
@@ -215,3 +241,16 @@ def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str,
             and call.agent_id == agent_id
         )
     return AgentLegPlan(join=join, conference=call_sid)
+
+
+def record_voicemail(services: Services, call_sid: str, params: Mapping[str, str]) -> None:
+    """Put a caller's voicemail on their timeline."""
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        if call is None or call.customer_id is None:
+            return
+        seconds = _int(params.get("RecordingDuration")) or 0
+        add_entry(session, call.customer_id, "voicemail", f"Voicemail, {seconds} s", now, call=call,
+                  details={"recording_url": params.get("RecordingUrl"), "recording_sid": params.get("RecordingSid"),
+                           "duration_s": seconds})

@@ -83,14 +83,59 @@ def cmd_agents_add(args) -> int:
     return 0
 
 
+def _queue_rules(args) -> dict:
+    from hub.admin import parse_escalation, parse_hours
+
+    if args.open and not args.timezone:
+        from hub.errors import FlowError
+
+        raise FlowError("--open needs --timezone", 400)
+    return dict(
+        strategy=args.strategy, preferred_window_s=args.preferred_window,
+        escalation=parse_escalation(args.escalate) if args.escalate else None, max_wait_s=args.max_wait,
+        overflow=args.overflow, hours=parse_hours(args.timezone, args.open) if args.open else None,
+        after_hours=args.after_hours, service_level_s=args.service_level,
+    )
+
+
 def cmd_queues_add(args) -> int:
     from hub.admin import add_queue, parse_skills
 
     region = _settings().default_region
     queue = _in_session(lambda s: add_queue(s, args.name, args.number, parse_skills(args.skills),
-                                            args.offer_timeout, args.wrap_up, region))
+                                            args.offer_timeout, args.wrap_up, region, **_queue_rules(args)))
     print(f"queue {queue.name} created with id {queue.id}")
     return 0
+
+
+def cmd_queues_set(args) -> int:
+    from sqlalchemy import select
+
+    from hub.admin import configure_queue
+    from hub.errors import FlowError
+    from hub.models import Queue
+
+    def change(session):
+        queue = session.scalar(select(Queue).where(Queue.name == args.name))
+        if queue is None:
+            raise FlowError(f"no queue named {args.name!r}", 404)
+        return configure_queue(queue, **_queue_rules(args))
+
+    queue = _in_session(change)
+    print(f"queue {queue.name} updated")
+    return 0
+
+
+def _add_rule_options(p) -> None:
+    p.add_argument("--strategy", choices=["longest_idle", "fewest_calls", "highest_skill", "round_robin"])
+    p.add_argument("--preferred-window", type=int, help="seconds the owner / last agent are tried first")
+    p.add_argument("--escalate", action="append", help="after seconds : wider skills, e.g. 60:support:1 (repeat)")
+    p.add_argument("--max-wait", type=int, help="seconds before a waiting caller overflows (0: never)")
+    p.add_argument("--overflow", help="where callers go after the maximum wait: voicemail or queue:NAME")
+    p.add_argument("--timezone", help="the queue's time zone, e.g. America/New_York")
+    p.add_argument("--open", action="append", help="opening hours, e.g. 'mon-fri 08:00-18:00' (repeat)")
+    p.add_argument("--after-hours", help="where callers go when closed: voicemail or queue:NAME")
+    p.add_argument("--service-level", type=int, help="service-level target in seconds (default 20)")
 
 
 def cmd_customers_import(args) -> int:
@@ -152,7 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skills", default="", help="required skills with minimum levels, e.g. support:2")
     p.add_argument("--offer-timeout", type=int, default=15, help="seconds an agent has to accept")
     p.add_argument("--wrap-up", type=int, default=60, help="seconds of wrap-up after each call")
+    _add_rule_options(p)
     p.set_defaults(func=cmd_queues_add)
+    p = queues.add_parser("set", help="change a queue's routing rules")
+    p.add_argument("name")
+    _add_rule_options(p)
+    p.set_defaults(func=cmd_queues_set)
 
     customers = sub.add_parser("customers", help="manage customers").add_subparsers(
         dest="customers_command", required=True)

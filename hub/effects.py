@@ -16,8 +16,12 @@ from routing import engine
 log = logging.getLogger(__name__)
 
 
-def carry_out(services: Services, decision: StoredDecision) -> None:
-    """Schedule timers, place agent legs and push the new state to the consoles concerned."""
+def carry_out(services: Services, decision: StoredDecision, answering: str | None = None) -> None:
+    """Schedule timers, place agent legs, divert calls and push the new state to the consoles concerned.
+
+    `answering` is the call whose webhook is being answered right now: its diversion is done by the TwiML
+    of that answer, not by redirecting the live call.
+    """
     changed_agents = set(decision.changed_agents)
     for command in decision.commands:
         if isinstance(command, engine.SendOffer):
@@ -30,7 +34,20 @@ def carry_out(services: Services, decision: StoredDecision) -> None:
             services.jobs.at(command.until, "hub.tasks.end_wrap_up", command.agent_id, command.sid)
         elif isinstance(command, engine.DialAgent):
             changed_agents |= dial_agent(services, command.agent_id, command.sid)
+        elif isinstance(command, engine.ScheduleTick):
+            services.jobs.at(command.at, "hub.tasks.tick", job_id=f"tick-{command.sid}-{int(command.at.timestamp())}")
+        elif isinstance(command, engine.DivertCall):
+            log.info("diverted call %s to %s: %s", command.sid, command.action.value, command.reason)
+            if command.sid != answering:
+                _redirect(services, command.sid, f"/webhooks/voice/voicemail?call={command.sid}")
     push(services, changed_agents)
+
+
+def _redirect(services: Services, sid: str, path: str) -> None:
+    try:
+        services.telephony.redirect(sid, services.telephony.url(path))
+    except TelephonyError:
+        log.exception("could not redirect call %s", sid)
 
 
 def push(services: Services, agent_ids: set[int]) -> None:

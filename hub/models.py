@@ -74,6 +74,9 @@ class Agent(Base):
     state_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     idle_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     call_sid: Mapped[str | None] = mapped_column(String(34))
+    pending_presence: Mapped[str | None] = mapped_column(String(16))
+    pending_reason: Mapped[str | None] = mapped_column(String(32))
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     skills: Mapped[list[AgentSkill]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -97,6 +100,19 @@ class Queue(Base):
     phone_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     offer_timeout_s: Mapped[int] = mapped_column(Integer, default=15)
     wrap_up_s: Mapped[int] = mapped_column(Integer, default=60)
+    strategy: Mapped[str] = mapped_column(String(16), default="longest_idle", server_default="longest_idle")
+    preferred_window_s: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # [{"after_s": 30, "skills": {"support": 1}}, ...]: wider skills as the wait grows
+    escalation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    max_wait_s: Mapped[int | None] = mapped_column(Integer)
+    overflow_action: Mapped[str | None] = mapped_column(String(16))  # queue | voicemail
+    overflow_queue: Mapped[str | None] = mapped_column(String(64))
+    # {"timezone": "America/New_York", "days": {"0": ["08:00", "18:00"], ...}}; null: always open
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after_hours_action: Mapped[str] = mapped_column(String(16), default="voicemail", server_default="voicemail")
+    after_hours_queue: Mapped[str | None] = mapped_column(String(64))
+    service_level_s: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    last_agent_id: Mapped[int | None] = mapped_column(Integer)  # round robin position
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     skills: Mapped[list[QueueSkill]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -155,6 +171,9 @@ class Call(Base):
     routing_state: Mapped[str | None] = mapped_column(String(16), index=True)
     offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tried_agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    priority_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    preferred_agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+    routing_outcome: Mapped[str | None] = mapped_column(String(32))  # e.g. voicemail: why it left the line
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -203,3 +222,16 @@ class TimelineEntry(Base):
 
     call: Mapped[Call | None] = relationship(lazy="joined")
     agent: Mapped[Agent | None] = relationship(lazy="joined")
+
+
+class RoutingTrace(Base):
+    """Why routing did what it did with a call: candidates, who was skipped and why, the deciding rule."""
+
+    __tablename__ = "routing_traces"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(300))
+    chosen_agent_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -53,5 +53,8 @@ def openapi_document() -> dict[str, Any]:
             "/agents": {"get": _op("Agents and their states", "supervisor")},
             "/queues": {"get": _op("Queues with waiting calls, staffing and today's service level", "agent")},
             "/calls/{sid}": {"get": _op("One call leg", "agent", [_path_id("sid", "string")])},
+            "/calls/{sid}/trace": {"get": _op(
+                "Every routing decision about a call: candidates, who was skipped and why, the deciding rule",
+                "agent", [_path_id("sid", "string")])},
         },
     }

@@ -6,9 +6,9 @@ caller's transaction. The commands it returns are carried out by the caller afte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db import lock_routing
@@ -16,7 +16,9 @@ from hub.models import Agent as AgentRow
 from hub.models import Call as CallRow
 from hub.models import Leg
 from hub.models import Queue as QueueRow
+from hub.models import RoutingTrace
 from routing import engine
+from routing.model import BusinessHours, Divert, Diversion, EscalationStep, Strategy
 from routing.states import CallState, Presence, Work
 
 ACTIVE_CALL_STATES = [s.value for s in CallState if s is not CallState.ENDED]
@@ -29,17 +31,55 @@ class StoredDecision:
     changed_calls: set[str]
 
 
-def load_state(session: Session) -> engine.RoutingState:
+def _diversion(action: str | None, queue: str | None) -> Diversion | None:
+    if not action:
+        return None
+    return Diversion(Divert(action), queue)
+
+
+def _hours(data: dict | None) -> BusinessHours | None:
+    if not data:
+        return None
+    days = {int(day): (time.fromisoformat(span[0]), time.fromisoformat(span[1]))
+            for day, span in (data.get("days") or {}).items()}
+    return BusinessHours(data["timezone"], days)
+
+
+def queue_rules(q: QueueRow) -> engine.QueueRules:
+    """Translate a queue's stored settings into the engine's rules."""
+    return engine.QueueRules(
+        name=q.name,
+        skills=q.skill_levels,
+        offer_timeout=timedelta(seconds=q.offer_timeout_s),
+        wrap_up=timedelta(seconds=q.wrap_up_s),
+        strategy=Strategy(q.strategy),
+        preferred_window=timedelta(seconds=q.preferred_window_s),
+        escalation=tuple(EscalationStep(timedelta(seconds=step["after_s"]), dict(step["skills"]))
+                         for step in (q.escalation or [])),
+        max_wait=timedelta(seconds=q.max_wait_s) if q.max_wait_s else None,
+        overflow=_diversion(q.overflow_action, q.overflow_queue),
+        hours=_hours(q.hours),
+        after_hours=_diversion(q.after_hours_action, q.after_hours_queue) or Diversion(Divert.VOICEMAIL),
+        service_level_target=timedelta(seconds=q.service_level_s),
+    )
+
+
+def _calls_today(session: Session, now: datetime) -> dict[int, int]:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = session.execute(
+        select(CallRow.agent_id, func.count(CallRow.id))
+        .where(CallRow.leg == Leg.CUSTOMER.value, CallRow.connected_at >= start, CallRow.agent_id.is_not(None))
+        .group_by(CallRow.agent_id)
+    )
+    return {agent_id: n for agent_id, n in rows}
+
+
+def load_state(session: Session, now: datetime) -> engine.RoutingState:
     """Read agents, active customer calls and queue rules into the engine's state."""
-    queues = {
-        q.name: engine.QueueRules(
-            name=q.name,
-            skills=q.skill_levels,
-            offer_timeout=timedelta(seconds=q.offer_timeout_s),
-            wrap_up=timedelta(seconds=q.wrap_up_s),
-        )
-        for q in session.scalars(select(QueueRow))
-    }
+    queue_rows = list(session.scalars(select(QueueRow)))
+    queues = {q.name: queue_rules(q) for q in queue_rows}
+    last_chosen = {q.name: q.last_agent_id for q in queue_rows if q.last_agent_id is not None}
+    calls_today = _calls_today(session, now)
     agents = {
         a.id: engine.Agent(
             id=a.id,
@@ -49,6 +89,10 @@ def load_state(session: Session) -> engine.RoutingState:
             skills=a.skill_levels,
             call_sid=a.call_sid,
             break_reason=a.break_reason,
+            pending_presence=Presence(a.pending_presence) if a.pending_presence else None,
+            pending_reason=a.pending_reason,
+            missed_offers=a.missed_offers,
+            calls_today=calls_today.get(a.id, 0),
         )
         for a in session.scalars(select(AgentRow))
     }
@@ -61,6 +105,8 @@ def load_state(session: Session) -> engine.RoutingState:
             agent_id=c.agent_id,
             offer_expires_at=c.offer_expires_at,
             tried=frozenset(c.tried_agent_ids or ()),
+            priority=timedelta(seconds=c.priority_s),
+            preferred=tuple(c.preferred_agent_ids or ()),
         )
         for c in session.scalars(
             select(CallRow).where(
@@ -69,16 +115,22 @@ def load_state(session: Session) -> engine.RoutingState:
         )
         if c.queue is not None
     }
-    return engine.RoutingState(agents=agents, calls=calls, queues=queues)
+    return engine.RoutingState(agents=agents, calls=calls, queues=queues, last_chosen=last_chosen)
 
 
 def decide_and_store(session: Session, event: engine.Event, now: datetime) -> StoredDecision:
     """Run one event through the engine inside the caller's transaction and persist the result."""
     lock_routing(session)
-    before = load_state(session)
+    before = load_state(session, now)
     decision = engine.decide(before, event, now)
     changed_agents = _store_agents(session, before, decision.state, now)
     changed_calls = _store_calls(session, before, decision.state, decision.commands)
+    _store_round_robin(session, before, decision.state)
+    for command in decision.commands:
+        if isinstance(command, engine.RecordTrace):
+            trace = command.trace
+            session.add(RoutingTrace(call_sid=trace.sid, at=trace.at, outcome=trace.outcome, rule=trace.rule[:300],
+                                     chosen_agent_id=trace.chosen, data=trace.as_dict()))
     # an agent's console shows their call, so a change to the call is a change for its agent
     for sid in changed_calls:
         for state in (before, decision.state):
@@ -106,8 +158,17 @@ def _store_agents(session: Session, before: engine.RoutingState, after: engine.R
         row.work = new.work.value
         row.idle_since = new.idle_since
         row.call_sid = new.call_sid
+        row.pending_presence = new.pending_presence.value if new.pending_presence else None
+        row.pending_reason = new.pending_reason
+        row.missed_offers = new.missed_offers
     session.flush()
     return changed
+
+
+def _store_round_robin(session: Session, before: engine.RoutingState, after: engine.RoutingState) -> None:
+    for name, agent_id in after.last_chosen.items():
+        if before.last_chosen.get(name) != agent_id:
+            session.query(QueueRow).filter(QueueRow.name == name).update({"last_agent_id": agent_id})
 
 
 def _store_calls(
@@ -115,6 +176,7 @@ def _store_calls(
 ) -> set[str]:
     changed = {sid for sid, call in after.calls.items() if before.calls.get(sid) != call}
     wrap_ups = {c.sid: c.until for c in commands if isinstance(c, engine.StartWrapUp)}
+    diverted = {c.sid: c.action.value for c in commands if isinstance(c, engine.DivertCall)}
     if not changed:
         return changed
     for row in session.scalars(select(CallRow).where(CallRow.sid.in_(changed))):
@@ -123,7 +185,13 @@ def _store_calls(
         row.agent_id = new.agent_id
         row.offer_expires_at = new.offer_expires_at
         row.tried_agent_ids = sorted(new.tried)
+        row.priority_s = int(new.priority.total_seconds())
+        row.preferred_agent_ids = list(new.preferred)
+        if new.queue != (row.queue.name if row.queue else None):
+            row.queue_id = session.scalar(select(QueueRow.id).where(QueueRow.name == new.queue))
         if row.sid in wrap_ups:
             row.wrap_up_until = wrap_ups[row.sid]
+        if row.sid in diverted:
+            row.routing_outcome = diverted[row.sid]
     session.flush()
     return changed

@@ -50,3 +50,8 @@ def expire_offer(call_sid: str, agent_id: int, expires_at: str) -> None:
 def end_wrap_up(agent_id: int, call_sid: str) -> None:
     """End an agent's wrap-up when its time is up."""
     _decide(engine.WrapUpFinished(agent_id, call_sid))
+
+
+def tick() -> None:
+    """Apply the waiting rules that changed with time: overflow, escalation, preferred-agent windows."""
+    _decide(engine.Tick())

@@ -92,6 +92,13 @@ class Telephony:
         except (TwilioException, OSError) as exc:
             raise TelephonyError(f"hanging up {call_sid} failed: {exc}") from exc
 
+    def redirect(self, call_sid: str, voice_url: str) -> None:
+        """Make a live leg leave its current TwiML and fetch new TwiML from `voice_url`."""
+        try:
+            self._client.calls(call_sid).update(url=voice_url, method="POST")
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            raise TelephonyError(f"redirecting {call_sid} failed: {exc}") from exc
+
     def fetch_status(self, call_sid: str) -> str | None:
         """Return the carrier's current status of a leg, or None if it does not know the leg."""
         try:

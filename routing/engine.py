@@ -4,16 +4,26 @@ Events go in with the current state and `now`; a new state and a list of command
 reads no clock, opens no connection and imports nothing from the web, database or telephony layers, so the
 same code runs in the hub, in tests without fixtures, and inside a simulator at any speed.
 
-First cut: one offer at a time, to the longest-idle available agent who has the queue's skills; on
-timeout, decline or a failed agent leg, the next agent; wrap-up after every connected call.
+Rules: one offer at a time; calls in line by arrival, with a head start for valuable customers; preferred
+agents (owner, last agent) first for a while; escalation widens the skills as the wait grows; the queue's
+strategy picks among qualified agents; offers time out to the next agent; missed offers in a row put an
+agent on a break; business hours and a maximum wait divert calls; every offer keeps a trace.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from routing.model import Agent, Call, Divert, Diversion, RoutingState
+from routing.selection import Trace, choose, explain
 from routing.states import CallState, Presence, RoutingError, Work, next_call_state, next_work
+
+# re-exported for callers that build states
+from routing.model import (  # noqa: F401
+    BusinessHours, EscalationStep, QueueRules, RoutingConfig, Strategy,
+)
+
+MISSED_OFFERS_REASON = "missed_offers"
 
 
 class OfferNotOpen(RoutingError):
@@ -24,58 +34,6 @@ class UnknownAgent(RoutingError):
     """An event names an agent the engine does not know."""
 
 
-# ---------------------------------------------------------------- state
-
-
-@dataclass(frozen=True)
-class QueueRules:
-    name: str
-    skills: Mapping[str, int] = field(default_factory=dict)  # required skill -> minimum level
-    offer_timeout: timedelta = timedelta(seconds=15)
-    wrap_up: timedelta = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Agent:
-    id: int
-    presence: Presence
-    work: Work
-    idle_since: datetime
-    skills: Mapping[str, int] = field(default_factory=dict)
-    call_sid: str | None = None
-    break_reason: str | None = None
-
-    def is_free(self) -> bool:
-        return self.presence is Presence.AVAILABLE and self.work is Work.IDLE
-
-    def qualifies_for(self, rules: QueueRules) -> bool:
-        return all(self.skills.get(skill, 0) >= level for skill, level in rules.skills.items())
-
-
-@dataclass(frozen=True)
-class Call:
-    sid: str
-    queue: str
-    arrived_at: datetime
-    state: CallState = CallState.WAITING
-    agent_id: int | None = None
-    offer_expires_at: datetime | None = None
-    tried: frozenset[int] = frozenset()
-
-
-@dataclass(frozen=True)
-class RoutingState:
-    agents: Mapping[int, Agent]
-    calls: Mapping[str, Call]
-    queues: Mapping[str, QueueRules]
-
-    def with_agent(self, agent: Agent) -> "RoutingState":
-        return replace(self, agents={**self.agents, agent.id: agent})
-
-    def with_call(self, call: Call) -> "RoutingState":
-        return replace(self, calls={**self.calls, call.sid: call})
-
-
 # ---------------------------------------------------------------- events
 
 
@@ -83,6 +41,8 @@ class RoutingState:
 class CallArrived:
     sid: str
     queue: str
+    priority_tier: str | None = None
+    preferred: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,9 +94,14 @@ class WrapUpFinished:
     sid: str
 
 
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: apply waiting rules that depend on it (overflow, escalation, preferred windows)."""
+
+
 Event = (
     CallArrived | CallHungUp | OfferAccepted | OfferDeclined | OfferExpired | AgentLegFailed | AgentJoined
-    | PresenceChanged | WrapUpFinished
+    | PresenceChanged | WrapUpFinished | Tick
 )
 
 # ---------------------------------------------------------------- commands
@@ -170,7 +135,29 @@ class StartWrapUp:
     until: datetime
 
 
-Command = SendOffer | WithdrawOffer | DialAgent | StartWrapUp
+@dataclass(frozen=True)
+class DivertCall:
+    """Take a waiting caller out of line to voicemail."""
+
+    sid: str
+    action: Divert
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """Wake the engine at `at`: a waiting call's rules change then."""
+
+    sid: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordTrace:
+    trace: Trace
+
+
+Command = SendOffer | WithdrawOffer | DialAgent | StartWrapUp | DivertCall | ScheduleTick | RecordTrace
 
 
 @dataclass(frozen=True)
@@ -186,7 +173,7 @@ def decide(state: RoutingState, event: Event, now: datetime) -> Decision:
     """Apply one event, then offer waiting calls to free agents.
 
     Args:
-        state: the current agents, active calls and queue rules.
+        state: the current agents, active calls, queue rules and configuration.
         event: what happened.
         now: the current time (UTC, timezone-aware).
 
@@ -196,13 +183,21 @@ def decide(state: RoutingState, event: Event, now: datetime) -> Decision:
     Raises:
         OfferNotOpen: an agent accepted or declined an offer that is not (or no longer) theirs.
         UnknownAgent: the event names an agent missing from `state`.
-        IllegalTransition: a presence or work change that the state tables forbid.
+        IllegalTransition: a change that the state tables forbid.
     """
     commands: list[Command] = []
-    handler = _HANDLERS[type(event)]
-    state = handler(state, event, now, commands)
+    state = _HANDLERS[type(event)](state, event, now, commands)
     state = _dispatch(state, now, commands)
+    if isinstance(event, CallArrived):
+        call = state.calls.get(event.sid)
+        if call is not None and call.state is CallState.WAITING:
+            commands.append(RecordTrace(explain(state, call, now, "waiting", _waiting_rule(state, call, now))))
     return Decision(state, commands)
+
+
+def _waiting_rule(state: RoutingState, call: Call, now: datetime) -> str:
+    free = [a for a in state.agents.values() if a.is_free()]
+    return choose(state, call, free, now).rule if free else "every agent is busy, away or offline"
 
 
 def _agent(state: RoutingState, agent_id: int) -> Agent:
@@ -213,9 +208,46 @@ def _agent(state: RoutingState, agent_id: int) -> Agent:
 
 
 def _call_arrived(state: RoutingState, event: CallArrived, now: datetime, commands: list[Command]) -> RoutingState:
-    if event.sid in state.calls:
-        return state  # the carrier retried the incoming webhook
-    return state.with_call(Call(sid=event.sid, queue=event.queue, arrived_at=now))
+    existing = state.calls.get(event.sid)
+    if existing is not None and (existing.state is not CallState.WAITING or existing.tried):
+        return state  # the carrier retried the incoming webhook after routing had started
+    call = existing or Call(sid=event.sid, queue=event.queue, arrived_at=now)
+    priority = state.config.tier_priority.get(event.priority_tier or "", timedelta(0))
+    call = replace(call, priority=priority, preferred=event.preferred)
+    state = state.with_call(call)
+    rules = state.queues[call.queue]
+    if not rules.is_open(now):
+        return _divert(state, call, rules.after_hours, f"{rules.name} is closed", now, commands)
+    for at in _rule_changes(state, call):
+        commands.append(ScheduleTick(call.sid, at))
+    return state
+
+
+def _rule_changes(state: RoutingState, call: Call) -> list[datetime]:
+    """The moments a waiting call's routing rules change: preferred window end, escalations, max wait."""
+    rules = state.queues[call.queue]
+    moments = [call.arrived_at + step.after for step in rules.escalation]
+    if call.preferred:
+        moments.append(call.arrived_at + rules.preferred_window)
+    if rules.max_wait is not None:
+        moments.append(call.arrived_at + rules.max_wait)
+    return sorted(set(moments))
+
+
+def _divert(state: RoutingState, call: Call, diversion: Diversion, why: str, now: datetime,
+            commands: list[Command]) -> RoutingState:
+    target = state.queues.get(diversion.queue or "")
+    if diversion.action is Divert.QUEUE and target is not None and target.is_open(now) and target.name != call.queue:
+        moved = replace(call, queue=target.name, tried=frozenset())
+        commands.append(RecordTrace(explain(state, moved, now, "diverted", f"{why}: moved to {target.name}")))
+        state = state.with_call(moved)
+        for at in _rule_changes(state, moved):
+            if at > now:
+                commands.append(ScheduleTick(moved.sid, at))
+        return state
+    commands.append(RecordTrace(explain(state, call, now, "diverted", f"{why}: to voicemail")))
+    commands.append(DivertCall(call.sid, Divert.VOICEMAIL, why))
+    return state.with_call(replace(call, state=next_call_state(call.state, "hang_up")))
 
 
 def _call_hung_up(state: RoutingState, event: CallHungUp, now: datetime, commands: list[Command]) -> RoutingState:
@@ -254,7 +286,8 @@ def _open_offer(state: RoutingState, sid: str, agent_id: int, now: datetime) -> 
 def _offer_accepted(state: RoutingState, event: OfferAccepted, now: datetime, commands: list[Command]) -> RoutingState:
     call = _open_offer(state, event.sid, event.agent_id, now)
     agent = _agent(state, event.agent_id)
-    state = state.with_agent(replace(agent, work=next_work(agent.work, "accept")))
+    agent = replace(agent, work=next_work(agent.work, "accept"), missed_offers=0, calls_today=agent.calls_today + 1)
+    state = state.with_agent(agent)
     commands.append(DialAgent(agent.id, call.sid))
     return state.with_call(replace(call, state=next_call_state(call.state, "accept"), offer_expires_at=None))
 
@@ -275,7 +308,13 @@ def _offer_expired(state: RoutingState, event: OfferExpired, now: datetime, comm
     ):
         return state  # a stale timer: that offer was already answered or replaced
     commands.append(WithdrawOffer(event.agent_id, call.sid, "offer timed out"))
-    return _return_to_queue(state, call, "expire", now)
+    state = _return_to_queue(state, call, "expire", now)
+    agent = state.agents[event.agent_id]
+    missed = agent.missed_offers + 1
+    if missed >= state.config.max_missed_offers and agent.presence is Presence.AVAILABLE:
+        return state.with_agent(replace(agent, presence=Presence.BREAK, break_reason=MISSED_OFFERS_REASON,
+                                        missed_offers=0))
+    return state.with_agent(replace(agent, missed_offers=missed))
 
 
 def _agent_leg_failed(state: RoutingState, event: AgentLegFailed, now: datetime, commands: list[Command]) -> RoutingState:
@@ -295,11 +334,18 @@ def _agent_joined(state: RoutingState, event: AgentJoined, now: datetime, comman
 def _presence_changed(state: RoutingState, event: PresenceChanged, now: datetime, commands: list[Command]) -> RoutingState:
     agent = _agent(state, event.agent_id)
     reason = event.reason if event.presence is Presence.BREAK else None
+    if agent.work in (Work.ON_CALL, Work.WRAP_UP):
+        # a break or log-off chosen during a call starts when the call's work is done
+        pending = None if event.presence is Presence.AVAILABLE else event.presence
+        return state.with_agent(replace(agent, pending_presence=pending, pending_reason=reason if pending else None))
     becomes_available = event.presence is Presence.AVAILABLE and agent.presence is not Presence.AVAILABLE
     agent = replace(
         agent,
         presence=event.presence,
         break_reason=reason,
+        pending_presence=None,
+        pending_reason=None,
+        missed_offers=0 if becomes_available else agent.missed_offers,
         idle_since=now if becomes_available and agent.work is Work.IDLE else agent.idle_since,
     )
     state = state.with_agent(agent)
@@ -317,6 +363,16 @@ def _wrap_up_finished(state: RoutingState, event: WrapUpFinished, now: datetime,
     return state.with_agent(_release(agent, "finish", now))
 
 
+def _tick(state: RoutingState, event: Tick, now: datetime, commands: list[Command]) -> RoutingState:
+    for call in list(state.calls.values()):
+        rules = state.queues[call.queue]
+        if (call.state is CallState.WAITING and rules.max_wait is not None
+                and now - call.arrived_at >= rules.max_wait and rules.overflow is not None):
+            waited = int((now - call.arrived_at).total_seconds())
+            state = _divert(state, call, rules.overflow, f"waited {waited} s in {rules.name}", now, commands)
+    return state
+
+
 _HANDLERS = {
     CallArrived: _call_arrived,
     CallHungUp: _call_hung_up,
@@ -327,12 +383,17 @@ _HANDLERS = {
     AgentJoined: _agent_joined,
     PresenceChanged: _presence_changed,
     WrapUpFinished: _wrap_up_finished,
+    Tick: _tick,
 }
 
 
 def _release(agent: Agent, trigger: str, now: datetime) -> Agent:
-    """Free an agent from their call: back to idle, idle clock restarted."""
-    return replace(agent, work=next_work(agent.work, trigger), call_sid=None, idle_since=now)
+    """Free an agent from their call: back to idle, idle clock restarted, a pending break applied."""
+    agent = replace(agent, work=next_work(agent.work, trigger), call_sid=None, idle_since=now)
+    if agent.pending_presence is not None:
+        agent = replace(agent, presence=agent.pending_presence, break_reason=agent.pending_reason,
+                        pending_presence=None, pending_reason=None)
+    return agent
 
 
 def _return_to_queue(state: RoutingState, call: Call, trigger: str, now: datetime) -> RoutingState:
@@ -351,32 +412,31 @@ def _return_to_queue(state: RoutingState, call: Call, trigger: str, now: datetim
 
 
 def _dispatch(state: RoutingState, now: datetime, commands: list[Command]) -> RoutingState:
-    """Offer each waiting call, oldest first, to the longest-idle free agent with the queue's skills."""
-    waiting = sorted(
-        (c for c in state.calls.values() if c.state is CallState.WAITING),
-        key=lambda c: (c.arrived_at, c.sid),
-    )
+    """Offer waiting calls, best place in line first, to free agents chosen by each queue's rules."""
+    free = {a.id: a for a in state.agents.values() if a.is_free()}
+    if not free:
+        return state
+    waiting = sorted((c for c in state.calls.values() if c.state is CallState.WAITING), key=lambda c: c.line_key)
     for call in waiting:
-        rules = state.queues[call.queue]
-        qualified = [a for a in state.agents.values() if a.is_free() and a.qualifies_for(rules)]
-        if not qualified:
+        choice = choose(state, call, list(free.values()), now)
+        if choice.agent is None:
             continue
-        untried = [a for a in qualified if a.id not in call.tried]
-        tried = call.tried
-        if not untried:  # everyone had a turn: go round again
-            untried, tried = qualified, frozenset()
-        chosen = min(untried, key=lambda a: (a.idle_since, a.id))
+        chosen = choice.agent
+        rules = state.queues[call.queue]
         expires_at = now + rules.offer_timeout
-        reason = f"longest idle of {len(untried)} free agent(s) with the skills of {rules.name}"
         state = state.with_agent(replace(chosen, work=next_work(chosen.work, "offer"), call_sid=call.sid))
-        state = state.with_call(
-            replace(
-                call,
-                state=next_call_state(call.state, "offer"),
-                agent_id=chosen.id,
-                offer_expires_at=expires_at,
-                tried=tried,
-            )
+        offered = replace(
+            call,
+            state=next_call_state(call.state, "offer"),
+            agent_id=chosen.id,
+            offer_expires_at=expires_at,
+            tried=frozenset() if choice.reset_tried else call.tried,
         )
-        commands.append(SendOffer(chosen.id, call.sid, expires_at, reason))
+        state = state.with_call(offered)
+        state = replace(state, last_chosen={**state.last_chosen, rules.name: chosen.id})
+        commands.append(SendOffer(chosen.id, call.sid, expires_at, choice.rule))
+        commands.append(RecordTrace(explain(state, call, now, "offered", choice.rule, chosen.id)))
+        del free[chosen.id]
+        if not free:
+            break
     return state

@@ -64,3 +64,20 @@ def caller_gone() -> str:
 
 def empty() -> str:
     return str(VoiceResponse())
+
+
+def voicemail(record_url: str) -> str:
+    """Invite the caller to leave a message; the recording is posted to `record_url`."""
+    response = VoiceResponse()
+    response.say("Sorry, nobody can take your call right now. Please leave a message after the tone.")
+    response.record(max_length=120, play_beep=True, action=record_url, method="POST")
+    response.say("We did not get a message. Goodbye.")
+    response.hangup()
+    return str(response)
+
+
+def goodbye() -> str:
+    response = VoiceResponse()
+    response.say("Thank you. We will get back to you. Goodbye.")
+    response.hangup()
+    return str(response)

@@ -44,6 +44,8 @@ def incoming():
     result = call_flows.receive_incoming_call(_services(), request.form)
     if result.queue_name is None:
         return _xml(twiml.cannot_take_call())
+    if result.diverted == "voicemail":
+        return _xml(twiml.voicemail(_url(f"/webhooks/voice/voicemail/recorded?call={result.call_sid}")))
     return _xml(
         twiml.wait_for_agent(
             result.queue_name,
@@ -90,3 +92,18 @@ def status():
 def conference():
     _required("ConferenceSid", "StatusCallbackEvent")
     return {"outcome": call_flows.record_conference_event(_services(), request.form)}
+
+
+@bp.post("/voicemail")
+@signed_by_twilio
+def voicemail():
+    call_sid = request.args.get("call") or request.form.get("CallSid", "")
+    return _xml(twiml.voicemail(_url(f"/webhooks/voice/voicemail/recorded?call={call_sid}")))
+
+
+@bp.post("/voicemail/recorded")
+@signed_by_twilio
+def voicemail_recorded():
+    call_sid = request.args.get("call") or request.form.get("CallSid", "")
+    call_flows.record_voicemail(_services(), call_sid, request.form)
+    return _xml(twiml.goodbye())

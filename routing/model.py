@@ -1,0 +1,145 @@
+"""The routing engine's state: queue rules, agents, calls, and the whole picture the engine decides on.
+
+Everything is an immutable value. The engine never changes a state in place; it returns a new one.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from routing.states import CallState, Presence, Work
+
+
+class Strategy(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    FEWEST_CALLS = "fewest_calls"
+    HIGHEST_SKILL = "highest_skill"
+    ROUND_ROBIN = "round_robin"
+
+
+class Divert(StrEnum):
+    """Where a call goes when its queue is closed or its caller has waited too long."""
+
+    QUEUE = "queue"
+    VOICEMAIL = "voicemail"
+
+
+@dataclass(frozen=True)
+class Diversion:
+    action: Divert
+    queue: str | None = None  # the target queue when action is QUEUE
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """After `after` of waiting, agents with these (wider) skills qualify too."""
+
+    after: timedelta
+    skills: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """Opening hours per weekday (Monday is 0) in the queue's own time zone; a missing day is closed."""
+
+    timezone: str
+    days: Mapping[int, tuple[time, time]]
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        hours = self.days.get(local.weekday())
+        return hours is not None and hours[0] <= local.time() < hours[1]
+
+
+@dataclass(frozen=True)
+class QueueRules:
+    name: str
+    skills: Mapping[str, int] = field(default_factory=dict)  # required skill -> minimum level
+    offer_timeout: timedelta = timedelta(seconds=15)
+    wrap_up: timedelta = timedelta(seconds=60)
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    preferred_window: timedelta = timedelta(seconds=20)
+    escalation: tuple[EscalationStep, ...] = ()
+    max_wait: timedelta | None = None
+    overflow: Diversion | None = None
+    hours: BusinessHours | None = None  # None: always open
+    after_hours: Diversion = Diversion(Divert.VOICEMAIL)
+    service_level_target: timedelta = timedelta(seconds=20)
+
+    def skills_after(self, waited: timedelta) -> Mapping[str, int]:
+        """Return the skills required of an agent once a caller has waited `waited`."""
+        skills = self.skills
+        for step in sorted(self.escalation, key=lambda s: s.after):
+            if waited >= step.after:
+                skills = step.skills
+        return skills
+
+    def is_open(self, now: datetime) -> bool:
+        return self.hours is None or self.hours.is_open(now)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    max_missed_offers: int = 3
+    tier_priority: Mapping[str, timedelta] = field(default_factory=lambda: {
+        "gold": timedelta(seconds=120), "silver": timedelta(seconds=45), "standard": timedelta(0)})
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    presence: Presence
+    work: Work
+    idle_since: datetime
+    skills: Mapping[str, int] = field(default_factory=dict)
+    call_sid: str | None = None
+    break_reason: str | None = None
+    pending_presence: Presence | None = None  # chosen during a call; applied when the call's work is done
+    pending_reason: str | None = None
+    missed_offers: int = 0
+    calls_today: int = 0
+
+    def is_free(self) -> bool:
+        return self.presence is Presence.AVAILABLE and self.work is Work.IDLE
+
+    def meets(self, skills: Mapping[str, int]) -> bool:
+        return all(self.skills.get(skill, 0) >= level for skill, level in skills.items())
+
+    def level_for(self, skills: Mapping[str, int]) -> int:
+        return sum(self.skills.get(skill, 0) for skill in skills)
+
+
+@dataclass(frozen=True)
+class Call:
+    sid: str
+    queue: str
+    arrived_at: datetime
+    state: CallState = CallState.WAITING
+    agent_id: int | None = None
+    offer_expires_at: datetime | None = None
+    tried: frozenset[int] = frozenset()
+    priority: timedelta = timedelta(0)  # head start in line from the customer's value tier
+    preferred: tuple[int, ...] = ()  # the customer's owner, then the last agent who helped them
+
+    @property
+    def line_key(self) -> tuple[datetime, str]:
+        """Place in line: earlier arrival first, a value-tier head start subtracted (so nobody starves)."""
+        return (self.arrived_at - self.priority, self.sid)
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    agents: Mapping[int, Agent]
+    calls: Mapping[str, Call]
+    queues: Mapping[str, QueueRules]
+    config: RoutingConfig = field(default_factory=RoutingConfig)
+    last_chosen: Mapping[str, int] = field(default_factory=dict)  # round robin: last agent per queue
+
+    def with_agent(self, agent: Agent) -> "RoutingState":
+        return replace(self, agents={**self.agents, agent.id: agent})
+
+    def with_call(self, call: Call) -> "RoutingState":
+        return replace(self, calls={**self.calls, call.sid: call})
