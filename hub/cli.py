@@ -37,6 +37,7 @@ def cmd_worker(args) -> int:
 
     services = build_services(_settings())
     tasks.install(services)
+    tasks.schedule_sweep(services, services.clock())
     worker = Worker([services.jobs.queue], connection=services.redis, serializer=JSONSerializer)
     worker.work(with_scheduler=True, logging_level="WARNING")
     return 0

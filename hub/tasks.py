@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from config.settings import load_settings
 from hub.db import transaction
@@ -50,6 +50,24 @@ def expire_offer(call_sid: str, agent_id: int, expires_at: str) -> None:
 def end_wrap_up(agent_id: int, call_sid: str) -> None:
     """End an agent's wrap-up when its time is up."""
     _decide(engine.WrapUpFinished(agent_id, call_sid))
+
+
+SWEEP_EVERY = timedelta(seconds=30)
+
+
+def sweep() -> None:
+    """Repair stuck states, then schedule the next sweep (one schedule however many workers run)."""
+    from hub.sweeper import sweep as run_sweep
+
+    services = _current()
+    try:
+        run_sweep(services)
+    finally:
+        schedule_sweep(services, services.clock() + SWEEP_EVERY)
+
+
+def schedule_sweep(services: Services, when: datetime) -> None:
+    services.jobs.at(when, "hub.tasks.sweep", job_id="sweeper")
 
 
 def tick() -> None:

@@ -95,13 +95,20 @@ class WrapUpFinished:
 
 
 @dataclass(frozen=True)
+class ReleaseAgent:
+    """Repair: free an agent who is offered or on a call that routing no longer knows as live."""
+
+    agent_id: int
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: apply waiting rules that depend on it (overflow, escalation, preferred windows)."""
 
 
 Event = (
     CallArrived | CallHungUp | OfferAccepted | OfferDeclined | OfferExpired | AgentLegFailed | AgentJoined
-    | PresenceChanged | WrapUpFinished | Tick
+    | PresenceChanged | WrapUpFinished | ReleaseAgent | Tick
 )
 
 # ---------------------------------------------------------------- commands
@@ -363,6 +370,15 @@ def _wrap_up_finished(state: RoutingState, event: WrapUpFinished, now: datetime,
     return state.with_agent(_release(agent, "finish", now))
 
 
+def _release_agent(state: RoutingState, event: ReleaseAgent, now: datetime, commands: list[Command]) -> RoutingState:
+    agent = _agent(state, event.agent_id)
+    call = state.calls.get(agent.call_sid or "")
+    holds_live_call = call is not None and call.agent_id == agent.id and call.state is not CallState.ENDED
+    if agent.work not in (Work.OFFERED, Work.ON_CALL) or holds_live_call:
+        return state
+    return state.with_agent(_release(agent, "withdraw", now))
+
+
 def _tick(state: RoutingState, event: Tick, now: datetime, commands: list[Command]) -> RoutingState:
     for call in list(state.calls.values()):
         rules = state.queues[call.queue]
@@ -383,6 +399,7 @@ _HANDLERS = {
     AgentJoined: _agent_joined,
     PresenceChanged: _presence_changed,
     WrapUpFinished: _wrap_up_finished,
+    ReleaseAgent: _release_agent,
     Tick: _tick,
 }
 

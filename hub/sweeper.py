@@ -1,0 +1,72 @@
+"""The sweeper: finds states that should not last and repairs them, against the database and the carrier.
+
+It repairs an offer past its timeout, an agent offered or on a call that is no longer live, a wrap-up past
+its end, and a call in line whose leg the carrier says is over. Each repair goes through the routing
+engine like any other event, and is logged.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from hub.db import transaction
+from hub.effects import carry_out
+from hub.models import Agent, Call, Leg
+from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store
+from hub.services import Services
+from hub.telephony import TelephonyError
+from routing import engine
+from routing.states import FINAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+GRACE = timedelta(seconds=5)  # let the regular timer act first
+QUIET_LEG = timedelta(seconds=60)  # how long a live call may go without news before we ask the carrier
+
+
+def sweep(services: Services) -> list[str]:
+    """Repair stuck states once; return a line per repair."""
+    now = services.clock()
+    events: list[tuple[engine.Event, str]] = []
+    with transaction(services.sessions) as session:
+        for call in session.scalars(select(Call).where(Call.routing_state == "offered",
+                                                       Call.offer_expires_at < now - GRACE)):
+            events.append((engine.OfferExpired(call.sid, call.agent_id, call.offer_expires_at),
+                           f"offer of call {call.sid} to agent {call.agent_id} was past its timeout"))
+        live = set(session.scalars(select(Call.sid).where(Call.leg == Leg.CUSTOMER.value,
+                                                          Call.routing_state.in_(ACTIVE_CALL_STATES))))
+        for agent in session.scalars(select(Agent).where(Agent.work.in_(["offered", "on_call"]))):
+            if agent.call_sid not in live:
+                events.append((engine.ReleaseAgent(agent.id),
+                               f"agent {agent.id} was {agent.work} for call {agent.call_sid}, which is not live"))
+        for agent, call in session.execute(
+            select(Agent, Call).join(Call, Call.sid == Agent.call_sid)
+            .where(Agent.work == "wrap_up", Call.wrap_up_until < now - GRACE)
+        ):
+            events.append((engine.WrapUpFinished(agent.id, call.sid),
+                           f"agent {agent.id}'s wrap-up of call {call.sid} was past its end"))
+        quiet = list(session.scalars(select(Call.sid).where(
+            Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES),
+            Call.created_at < now - QUIET_LEG)))
+    for sid in quiet:
+        try:
+            status = services.telephony.fetch_status(sid)
+        except TelephonyError:
+            log.warning("sweeper could not ask the carrier about call %s", sid)
+            continue
+        if status is None or status in FINAL_STATUSES:
+            events.append((engine.CallHungUp(sid), f"call {sid} was in line but the carrier says {status or 'unknown'}"))
+    repairs = []
+    for event, why in events:
+        with transaction(services.sessions) as session:
+            if isinstance(event, engine.CallHungUp):
+                call = session.scalar(select(Call).where(Call.sid == event.sid))
+                call.ended_at = call.ended_at or now
+                call.routing_outcome = call.routing_outcome or "repaired"
+            stored = decide_and_store(session, event, now)
+        carry_out(services, stored)
+        log.warning("sweeper repaired: %s", why)
+        repairs.append(why)
+    return repairs
