@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.customers import add_entry, identify_caller
-from hub.db import transaction
+from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_agent_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
@@ -94,6 +94,7 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
     region = services.settings.default_region
     now = services.clock()
     with transaction(services.sessions) as session:
+        lock_routing(session)  # first: a flow that routes takes the routing lock before any row lock
         existing = session.scalar(select(Call).where(Call.sid == sid))
         if existing is not None:  # the carrier retried this request
             return IncomingCall(sid, existing.queue.name if existing.queue else None, existing.routing_outcome)
@@ -135,6 +136,8 @@ def record_status(
     now = services.clock()
     stored: StoredDecision | None = None
     with transaction(services.sessions) as session:
+        if status in FINAL_STATUSES:
+            lock_routing(session)  # a final status routes: lock before touching rows, or processes deadlock
         call = session.scalar(select(Call).where(Call.sid == sid))
         if call is None and parent_sid and agent_id is not None:
             call = ensure_agent_leg(session, sid, parent_sid, agent_id, status, params.get("To", ""),
@@ -206,6 +209,8 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
     now = services.clock()
     stored: StoredDecision | None = None
     with transaction(services.sessions) as session:
+        if name == "participant-join":
+            lock_routing(session)  # it may route: lock before any row lock
         event = CallEvent(
             source_sid=conference_sid, kind="conference", sequence_number=_int(params.get("SequenceNumber")),
             name=name[:32], call_sid=leg_sid, payload=dict(params), occurred_at=_timestamp(params, now),

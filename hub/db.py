@@ -61,6 +61,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def lock_routing(session: Session) -> None:
-    """Serialise routing decisions across processes (SQLite already holds its write lock)."""
+    """Serialise routing decisions across processes (SQLite already holds its write lock).
+
+    Take it before any other row lock in the transaction: every routing flow locks in that order, so two
+    processes can never wait on each other.
+    """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(RoutingLock.id).where(RoutingLock.id == 1).with_for_update())

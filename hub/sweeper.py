@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from hub.db import transaction
+from hub.db import lock_routing, transaction
 from hub.effects import carry_out
 from hub.models import Agent, Call, Leg
 from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store
@@ -61,6 +61,7 @@ def sweep(services: Services) -> list[str]:
     repairs = []
     for event, why in events:
         with transaction(services.sessions) as session:
+            lock_routing(session)
             if isinstance(event, engine.CallHungUp):
                 call = session.scalar(select(Call).where(Call.sid == event.sid))
                 call.ended_at = call.ended_at or now
