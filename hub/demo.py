@@ -29,8 +29,17 @@ from hub.migrate import upgrade
 from hub.models import DISPOSITIONS, Call, Customer, CustomerPhone, Leg, Stage, Tier
 
 DEMO_PASSWORD = "switchboard"
-QUEUES = [("Support", "+14155550100", {"support": 1}), ("Sales", "+14155550101", {"sales": 1}),
+QUEUES = [("Support", "+14155550100", {"support": 2}), ("Sales", "+14155550101", {"sales": 1}),
           ("Billing", "+14155550102", {"billing": 1})]
+QUEUE_RULES = {
+    # experts first; after 30 s anyone with the skill; after 3 minutes, voicemail
+    "Support": dict(escalation=[{"after_s": 30, "skills": {"support": 1}}], max_wait_s=180, overflow="voicemail"),
+    # spread the work evenly; after 2 minutes, Support takes the caller (keeping their place by arrival)
+    "Sales": dict(strategy="fewest_calls", max_wait_s=120, overflow="queue:Support"),
+    # office hours in New York; outside them, voicemail
+    "Billing": dict(hours={"timezone": "America/New_York", "days": {str(d): ["08:00", "20:00"] for d in range(6)}},
+                    after_hours="voicemail"),
+}
 HUMANS = [("super", "Sam Supervisor", "supervisor", {"support": 3, "sales": 3, "billing": 3}),
           ("alice", "Alice Agent", "agent", {"support": 3, "sales": 2, "billing": 1}),
           ("bob", "Bob Agent", "agent", {"support": 2, "sales": 3})]
@@ -48,7 +57,7 @@ def seed(database_url: str, rng: random.Random, customers: int = 200) -> dict:
     sessions = make_session_factory(engine)
     now = utcnow()
     with transaction(sessions) as session:
-        queues = [add_queue(session, name, number, skills) for name, number, skills in QUEUES]
+        queues = [add_queue(session, name, number, skills, **QUEUE_RULES[name]) for name, number, skills in QUEUES]
         agents = [add_agent(session, login, name, DEMO_PASSWORD, role, skills)
                   for login, name, role, skills in HUMANS]
         for i, skills in enumerate(SIM_SKILLS, start=1):

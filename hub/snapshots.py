@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.customers import customer_card
-from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg, Queue
+from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg, Queue, RoutingTrace
 from hub.routing_store import ACTIVE_CALL_STATES
 
 
@@ -86,6 +86,16 @@ def agent_state(session: Session, agent_id: int, now: datetime) -> dict[str, Any
     }
 
 
+def _latest_reasons(session: Session, sids: list[str]) -> dict[str, str]:
+    """The rule behind the latest routing decision about each call."""
+    if not sids:
+        return {}
+    latest = (select(RoutingTrace.call_sid, func.max(RoutingTrace.id).label("id"))
+              .where(RoutingTrace.call_sid.in_(sids)).group_by(RoutingTrace.call_sid).subquery())
+    rows = session.execute(select(RoutingTrace.call_sid, RoutingTrace.rule).join(latest, RoutingTrace.id == latest.c.id))
+    return {sid: rule for sid, rule in rows}
+
+
 def board(session: Session, now: datetime, service_level_seconds: int = 20) -> dict[str, Any]:
     """Return the supervisor wallboard: queues, agents and live calls."""
     agents = list(session.scalars(select(Agent).order_by(Agent.name)))
@@ -130,8 +140,10 @@ def board(session: Session, now: datetime, service_level_seconds: int = 20) -> d
         row["customer_name"] = current.customer.name if current and current.customer else None
         row["calls_today"] = sum(1 for c in today if c.agent_id == a.id and c.connected_at is not None)
         agent_rows.append(row)
+    reasons = _latest_reasons(session, [c.sid for c in live])
     calls = [{
         "call_sid": c.sid,
+        "reason": reasons.get(c.sid),
         "queue": c.queue.name if c.queue else None,
         "customer_name": c.customer.name if c.customer else "Withheld number",
         "state": c.routing_state,

@@ -69,6 +69,7 @@ def test_an_agent_takes_a_call_in_the_browser_and_the_wallboard_follows(stack, b
     expect(console.locator("#offer")).to_be_visible(timeout=15000)
     expect(console.locator("#customer-name")).to_have_text("Grace Hopper")
     expect(board.locator("#calls")).to_contain_text("Grace Hopper")
+    expect(board.locator("#calls")).to_contain_text("longest idle")  # why routing chose ana
     console.screenshot(path=os.path.join(ARTIFACTS, "console-offer.png"))
 
     console.keyboard.press("a")  # the accept shortcut

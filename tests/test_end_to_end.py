@@ -48,6 +48,10 @@ def test_an_inbound_call_reaches_the_agent_and_lands_on_the_customer_timeline(st
                           timeout=10).json()["token"]
     timeline = requests.get(f"{stack.url()}/api/v1/customers/{call.customer_id}/timeline",
                             headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["entries"]
+    trace = requests.get(f"{stack.url()}/api/v1/calls/{sid}/trace", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10).json()["decisions"]
+    assert [d["outcome"] for d in trace] == ["offered"]
+    assert trace[0]["chosen_agent_id"] == call.agent_id and "longest idle" in trace[0]["rule"]
     by_kind = {e["kind"]: e for e in timeline if e["call_sid"] == sid}
     assert by_kind["call"]["duration"] == call.duration_s and by_kind["call"]["agent"] == "Ana"
     assert by_kind["call"]["disposition"] == "resolved"
@@ -121,3 +125,23 @@ def _timeline(stack, customer_id):
 
     with transaction(stack.sessions) as session:
         return timeline(session, customer_id)
+
+
+def test_a_caller_past_the_maximum_wait_is_redirected_to_voicemail_by_the_worker(stack):
+    stack.seed([("ana", {"support": 1})])
+    from hub.admin import configure_queue
+    from hub.models import Queue
+
+    with transaction(stack.sessions) as session:
+        configure_queue(session.scalar(select(Queue)), max_wait_s=2, overflow="voicemail")
+    stack.start()  # ana stays offline: nobody can answer
+    sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=5, patience_seconds=120)
+    call = stack.wait_for_call(sid, lambda c: c.status == "completed", "the diverted call to end", seconds=40)
+    assert call.routing_outcome == "voicemail" and call.connected_at is None
+    leg = stack.sim.carrier.get(sid)
+    assert "Record" in leg.verbs, leg.verbs  # the carrier played the voicemail TwiML
+    with transaction(stack.sessions) as session:
+        from hub.models import RoutingTrace
+
+        rules = [t.rule for t in session.scalars(select(RoutingTrace).where(RoutingTrace.call_sid == sid))]
+    assert any("to voicemail" in r for r in rules)

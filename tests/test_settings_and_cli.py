@@ -92,3 +92,28 @@ def test_admin_commands_create_agents_and_queues_and_import_customers(cli_env, t
         queue = session.scalar(select(Queue))
         assert queue.phone_number == "+14155550100" and queue.skill_levels == {"support": 2}
     engine.dispose()
+
+
+def test_queue_rules_are_set_from_the_command_line_and_checked(cli_env):
+    assert hub(["db", "upgrade"], cli_env).returncode == 0
+    added = hub(["queues", "add", "Support", "--skills", "support:3", "--strategy", "round_robin",
+                 "--escalate", "30:support:1", "--max-wait", "120", "--overflow", "queue:Sales",
+                 "--timezone", "America/Chicago", "--open", "mon-fri 08:00-18:00", "--open", "sat 09:00-12:00"],
+                cli_env)
+    assert added.returncode == 0, added.stderr
+    bad = hub(["queues", "set", "Support", "--timezone", "Mars/Olympus", "--open", "mon 08:00-18:00"], cli_env)
+    assert bad.returncode == 2 and "unknown time zone" in bad.stderr
+    assert hub(["queues", "set", "Support", "--overflow", "nowhere"], cli_env).returncode == 2
+    assert hub(["queues", "set", "Support", "--after-hours", "voicemail", "--preferred-window", "30"],
+               cli_env).returncode == 0
+    engine = make_engine(cli_env["SWITCHBOARD_DATABASE_URL"])
+    with transaction(make_session_factory(engine)) as session:
+        queue = session.scalar(select(Queue))
+        assert (queue.strategy, queue.max_wait_s, queue.overflow_action, queue.overflow_queue) == (
+            "round_robin", 120, "queue", "Sales")
+        assert queue.escalation == [{"after_s": 30, "skills": {"support": 1}}]
+        assert queue.hours == {"timezone": "America/Chicago",
+                               "days": {"0": ["08:00", "18:00"], "1": ["08:00", "18:00"], "2": ["08:00", "18:00"],
+                                        "3": ["08:00", "18:00"], "4": ["08:00", "18:00"], "5": ["09:00", "12:00"]}}
+        assert queue.preferred_window_s == 30 and queue.after_hours_action == "voicemail"
+    engine.dispose()

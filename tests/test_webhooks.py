@@ -166,3 +166,26 @@ def test_an_incoming_call_is_offered_to_an_available_agent_and_timed(hub, redis_
     assert len(scheduled) == 1
     # RQ keeps whole seconds; the timer is rounded up so an offer never expires before its time
     assert call.offer_expires_at.timestamp() <= scheduled[0][1] < call.offer_expires_at.timestamp() + 1
+
+
+def test_a_closed_queue_answers_with_voicemail_and_books_it(hub):
+    services = hub.extensions["switchboard"]
+    from hub.admin import configure_queue
+    from hub.models import Queue
+
+    with transaction(services.sessions) as session:
+        queue = session.scalar(select(Queue))
+        configure_queue(queue, hours={"timezone": "Pacific/Kiritimati", "days": {}})  # never open
+    sid = new_sid()
+    doc = ElementTree.fromstring(post(hub, "/webhooks/voice/incoming", voice_params(sid)).data)
+    assert doc.find("./Record") is not None and doc.find("./Dial") is None
+    assert doc.find("./Record").get("action").endswith(f"/webhooks/voice/voicemail/recorded?call={sid}")
+    post(hub, "/webhooks/voice/voicemail/recorded?call=" + sid,
+         dict(voice_params(sid, status="in-progress"), RecordingUrl="https://example.com/r.wav", RecordingDuration="7"))
+    post(hub, "/webhooks/voice/status", status_params(sid, "completed", 0, CallDuration="20"))
+    call = the_call(hub, sid)
+    assert call.routing_outcome == "voicemail" and call.routing_state == "ended"
+    with transaction(services.sessions) as session:
+        kinds = {e.kind: e.summary for e in session.scalars(select(TimelineEntry).where(
+            TimelineEntry.customer_id == call.customer_id))}
+    assert kinds["voicemail"] == "Voicemail, 7 s" and "sent to voicemail" in kinds["call"]

@@ -166,13 +166,14 @@
       el('td', null, call.customer_name || 'Unknown caller'),
       el('td', `call-state call-state-${call.state}`, CALL_WORDS[call.state] || humanize(call.state)),
       sinceCell(call.since),
+      el('td', 'call-why', call.agent ? `${call.agent}: ${call.reason || ''}` : (call.reason || '')),
     );
     return row;
   }
 
   function renderCalls(calls) {
     const body = $('calls').tBodies[0];
-    body.replaceChildren(...(calls.length ? calls.map(callRow) : [emptyRow(4, 'No calls right now.')]));
+    body.replaceChildren(...(calls.length ? calls.map(callRow) : [emptyRow(5, 'No calls right now.')]));
   }
 
   /* ---------- ticking & connection ---------- */
