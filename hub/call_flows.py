@@ -185,8 +185,9 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
 
 def _put_call_on_timeline(session: Session, call: Call) -> None:
     queue = call.queue.name if call.queue else "no queue"
-    if call.routing_outcome == "voicemail":
-        summary = f"Inbound call to {queue}, sent to voicemail after {call.duration_s} s"
+    if call.routing_outcome in ("voicemail", "voicemail_after_hours"):
+        why = " (closed)" if call.routing_outcome == "voicemail_after_hours" else ""
+        summary = f"Inbound call to {queue}{why}, sent to voicemail after {call.duration_s} s"
         details = {"outcome": "voicemail", "queue": queue}
     elif call.connected_at is not None:
         agent = call.agent.name if call.agent else "an agent"

@@ -176,7 +176,8 @@ def _store_calls(
 ) -> set[str]:
     changed = {sid for sid, call in after.calls.items() if before.calls.get(sid) != call}
     wrap_ups = {c.sid: c.until for c in commands if isinstance(c, engine.StartWrapUp)}
-    diverted = {c.sid: c.action.value for c in commands if isinstance(c, engine.DivertCall)}
+    diverted = {c.sid: c.action.value + ("_after_hours" if c.after_hours else "")
+                for c in commands if isinstance(c, engine.DivertCall)}
     if not changed:
         return changed
     for row in session.scalars(select(CallRow).where(CallRow.sid.in_(changed))):

@@ -118,9 +118,12 @@ def board(session: Session, now: datetime, service_level_seconds: int = 20) -> d
         skilled = [a for a in agents if all(a.skill_levels.get(s, 0) >= lvl for s, lvl in queue.skill_levels.items())]
         ended = [c for c in today if c.queue_id == queue.id]
         answered = [c for c in ended if c.connected_at is not None]
-        abandoned = [c for c in ended if c.connected_at is None]
+        abandoned = [c for c in ended if c.connected_at is None and c.routing_outcome is None]
+        overflowed = [c for c in ended if c.connected_at is None and c.routing_outcome == "voicemail"]
+        closed = [c for c in ended if c.routing_outcome == "voicemail_after_hours"]
         in_target = [c for c in answered if c.connected_at - c.created_at <= timedelta(seconds=service_level_seconds)]
-        offered_total = len(answered) + len(abandoned)
+        # service level: answered in time over all calls offered to the queue while open
+        offered_total = len(answered) + len(abandoned) + len(overflowed)
         queues.append({
             "name": queue.name,
             "waiting": len(waiting),
@@ -131,6 +134,8 @@ def board(session: Session, now: datetime, service_level_seconds: int = 20) -> d
             "agents_break": sum(1 for a in skilled if a.presence == "break"),
             "answered_today": len(answered),
             "abandoned_today": len(abandoned),
+            "overflowed_today": len(overflowed),
+            "after_hours_today": len(closed),
             "service_level_today": (len(in_target) / offered_total) if offered_total else None,
         })
     agent_rows = []

@@ -149,6 +149,7 @@ class DivertCall:
     sid: str
     action: Divert
     reason: str
+    after_hours: bool = False  # the queue was closed (not a caller who waited too long)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ def _call_arrived(state: RoutingState, event: CallArrived, now: datetime, comman
     state = state.with_call(call)
     rules = state.queues[call.queue]
     if not rules.is_open(now):
-        return _divert(state, call, rules.after_hours, f"{rules.name} is closed", now, commands)
+        return _divert(state, call, rules.after_hours, f"{rules.name} is closed", now, commands, after_hours=True)
     for at in _rule_changes(state, call):
         commands.append(ScheduleTick(call.sid, at))
     return state
@@ -242,7 +243,7 @@ def _rule_changes(state: RoutingState, call: Call) -> list[datetime]:
 
 
 def _divert(state: RoutingState, call: Call, diversion: Diversion, why: str, now: datetime,
-            commands: list[Command]) -> RoutingState:
+            commands: list[Command], after_hours: bool = False) -> RoutingState:
     target = state.queues.get(diversion.queue or "")
     if diversion.action is Divert.QUEUE and target is not None and target.is_open(now) and target.name != call.queue:
         moved = replace(call, queue=target.name, tried=frozenset())
@@ -253,7 +254,7 @@ def _divert(state: RoutingState, call: Call, diversion: Diversion, why: str, now
                 commands.append(ScheduleTick(moved.sid, at))
         return state
     commands.append(RecordTrace(explain(state, call, now, "diverted", f"{why}: to voicemail")))
-    commands.append(DivertCall(call.sid, Divert.VOICEMAIL, why))
+    commands.append(DivertCall(call.sid, Divert.VOICEMAIL, why, after_hours))
     return state.with_call(replace(call, state=next_call_state(call.state, "hang_up")))
 
 

@@ -184,8 +184,19 @@ def test_a_closed_queue_answers_with_voicemail_and_books_it(hub):
          dict(voice_params(sid, status="in-progress"), RecordingUrl="https://example.com/r.wav", RecordingDuration="7"))
     post(hub, "/webhooks/voice/status", status_params(sid, "completed", 0, CallDuration="20"))
     call = the_call(hub, sid)
-    assert call.routing_outcome == "voicemail" and call.routing_state == "ended"
+    assert call.routing_outcome == "voicemail_after_hours" and call.routing_state == "ended"
     with transaction(services.sessions) as session:
         kinds = {e.kind: e.summary for e in session.scalars(select(TimelineEntry).where(
             TimelineEntry.customer_id == call.customer_id))}
-    assert kinds["voicemail"] == "Voicemail, 7 s" and "sent to voicemail" in kinds["call"]
+    assert kinds["voicemail"] == "Voicemail, 7 s" and "(closed), sent to voicemail" in kinds["call"]
+    queues = hub.test_client().get("/api/v1/queues", headers={"Authorization": "Bearer " + _token(hub)}).get_json()
+    support = queues["queues"][0]
+    assert (support["after_hours_today"], support["abandoned_today"], support["service_level_today"]) == (1, 0, None)
+
+
+def _token(app) -> str:
+    services = app.extensions["switchboard"]
+    with transaction(services.sessions) as session:
+        if session.scalar(select(Agent).where(Agent.login == "sup")) is None:
+            add_agent(session, "sup", "Sup", "password1", "supervisor")
+    return app.test_client().post("/api/v1/auth/token", json={"login": "sup", "password": "password1"}).get_json()["token"]

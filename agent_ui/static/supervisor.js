@@ -107,6 +107,7 @@
       ['Break', queue.agents_break],
       ['Answered', queue.answered_today],
       ['Abandoned', queue.abandoned_today],
+      ['Voicemail', (queue.overflowed_today ?? 0) + (queue.after_hours_today ?? 0)],
       ['Service level', formatServiceLevel(queue.service_level_today)],
     ];
     const list = el('dl', 'queue-facts');
