@@ -36,6 +36,7 @@ class Settings:
     twilio_api_url: str | None = None
     caller_id: str = "+15005550006"
     default_region: str = "US"
+    calling_hours: str = "08:00-21:00"  # customers' local time, when callbacks may be placed
     socketio_channel: str = "switchboard"
     rq_queue: str = "switchboard"
 
@@ -102,7 +103,15 @@ def _name(variable: str, value: str) -> str:
     return value
 
 
+def _hours(variable: str, value: str) -> str:
+    if not re.match(r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", value) or \
+            value[:5] >= value[6:]:
+        raise SettingsError(variable, f"expected a window such as 08:00-21:00, got {value!r}")
+    return value
+
+
 _PARSERS = {
+    "calling_hours": _hours,
     "database_url": _database_url,
     "redis_url": lambda v, x: _url(v, x, ("redis", "rediss", "unix")),
     "public_url": lambda v, x: _url(v, x, ("http", "https")).rstrip("/"),

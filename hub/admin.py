@@ -71,12 +71,12 @@ def time_of(text: str):
 
 
 def parse_diversion(text: str | None) -> tuple[str | None, str | None]:
-    """Read 'voicemail' or 'queue:Sales' as (action, queue)."""
+    """Read 'voicemail', 'callback' or 'queue:Sales' as (action, queue)."""
     if not text:
         return None, None
     action, _, queue = text.partition(":")
-    if action not in ("voicemail", "queue") or (action == "queue") != bool(queue):
-        raise FlowError(f"a diversion is 'voicemail' or 'queue:NAME', not {text!r}", 400)
+    if action not in ("voicemail", "callback", "queue") or (action == "queue") != bool(queue):
+        raise FlowError(f"a diversion is 'voicemail', 'callback' or 'queue:NAME', not {text!r}", 400)
     return action, queue or None
 
 

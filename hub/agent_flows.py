@@ -10,11 +10,11 @@ from hub.customers import add_entry
 from hub.db import transaction
 from hub.effects import carry_out, push
 from hub.errors import FlowError
-from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call
+from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg
 from hub.routing_store import decide_and_store
 from hub.services import Services
 from routing import engine
-from routing.states import Presence, RoutingError
+from routing.states import FINAL_STATUSES, Presence, RoutingError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def _decide(services: Services, event: engine.Event, now: datetime | None = None
     now = now or services.clock()
     try:
         with transaction(services.sessions) as session:
-            stored = decide_and_store(session, event, now)
+            stored = decide_and_store(session, event, now, services.routing_config)
     except RoutingError as exc:
         raise FlowError(str(exc)) from None
     carry_out(services, stored)
@@ -57,7 +57,12 @@ def hang_up(services: Services, agent_id: int, call_sid: str) -> None:
         agent = session.get(Agent, agent_id)
         if agent is None or agent.call_sid != call_sid or agent.work != "on_call":
             raise FlowError("you are not on that call")
-    services.telephony.hang_up(call_sid)
+        # the customer's live leg: the call itself, or, for a callback, the leg that called them back
+        legs = [c.sid for c in session.scalars(select(Call).where(
+            (Call.sid == call_sid) | ((Call.parent_sid == call_sid) & (Call.leg == Leg.CALLBACK.value))))
+            if c.status not in FINAL_STATUSES]
+    for sid in legs:
+        services.telephony.hang_up(sid)
 
 
 def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "") -> None:

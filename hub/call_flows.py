@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.customers import add_entry, identify_caller
 from hub.db import lock_routing, transaction
-from hub.effects import carry_out, ensure_agent_leg
+from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
 from hub.routing_store import StoredDecision, decide_and_store
@@ -36,7 +36,8 @@ class IncomingCall:
 
     call_sid: str
     queue_name: str | None
-    diverted: str | None = None  # e.g. "voicemail" when the queue is closed
+    diverted: str | None = None  # "voicemail" or "callback" (an offer to call back)
+    closed: bool = False  # diverted because the queue is closed
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,15 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
         if queue is not None:
             arrived = engine.CallArrived(sid, queue.name, customer.value_tier if customer else None,
                                          _preferred_agents(session, customer))
-            stored = decide_and_store(session, arrived, now)
+            stored = decide_and_store(session, arrived, now, services.routing_config)
     log.info("incoming call %s from %s to queue %s", sid, masked(from_number), queue.name if queue else "-")
     if stored is None:
         return IncomingCall(sid, None)
     carry_out(services, stored, answering=sid)
-    diverted = next((c.action.value for c in stored.commands if isinstance(c, engine.DivertCall) and c.sid == sid), None)
-    return IncomingCall(sid, queue.name, diverted)
+    divert = next((c for c in stored.commands if isinstance(c, engine.DivertCall) and c.sid == sid), None)
+    if divert is None:
+        return IncomingCall(sid, queue.name)
+    return IncomingCall(sid, queue.name, divert.action.value, divert.after_hours)
 
 
 def record_status(
@@ -130,6 +133,7 @@ def record_status(
     idempotency_token: str | None = None,
     parent_sid: str | None = None,
     agent_id: int | None = None,
+    leg_kind: str | None = None,
 ) -> str:
     """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale' or 'unknown'."""
     sid, status = params["CallSid"], params.get("CallStatus", "")
@@ -139,9 +143,9 @@ def record_status(
         if status in FINAL_STATUSES:
             lock_routing(session)  # a final status routes: lock before touching rows, or processes deadlock
         call = session.scalar(select(Call).where(Call.sid == sid))
-        if call is None and parent_sid and agent_id is not None:
-            call = ensure_agent_leg(session, sid, parent_sid, agent_id, status, params.get("To", ""),
-                                    params.get("From", ""))
+        if call is None and parent_sid and (agent_id is not None or leg_kind == Leg.CALLBACK.value):
+            call = ensure_leg(session, sid, parent_sid, agent_id, status, params.get("To", ""),
+                              params.get("From", ""), kind=leg_kind or Leg.AGENT.value)
         if call is None:
             log.warning("status callback for unknown call %s ignored", sid)
             return "unknown"
@@ -160,26 +164,47 @@ def record_status(
         call.status = status
         call.last_sequence = event.sequence_number
         if status in FINAL_STATUSES:
-            stored = _leg_ended(session, call, params, event.occurred_at or now, now)
+            stored = _leg_ended(session, call, params, event.occurred_at or now, now, services.routing_config)
     if stored is not None:
         carry_out(services, stored)
     return "applied"
 
 
-def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime):
+def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime,
+               config: engine.RoutingConfig):
+    answered = call.connected_at is not None or (_int(params.get("CallDuration")) or 0) > 0
     call.ended_at = ended_at
     call.duration_s = _int(params.get("CallDuration")) or _int(params.get("Duration"))
     if call.duration_s is None:
         call.duration_s = max(0, int((ended_at - call.created_at).total_seconds()))
     if call.leg == Leg.AGENT.value:
         if call.status in AGENT_LEG_FAILURES and call.parent_sid and call.agent_id is not None:
-            return decide_and_store(session, engine.AgentLegFailed(call.parent_sid, call.agent_id), now)
+            return decide_and_store(session, engine.AgentLegFailed(call.parent_sid, call.agent_id), now, config)
         return None
+    if call.leg == Leg.CALLBACK.value:
+        return _callback_leg_ended(session, call, answered and call.status == "completed", now, config)
     if call.queue_id is None:
         return None
-    stored = decide_and_store(session, engine.CallHungUp(call.sid), now)
+    stored = decide_and_store(session, engine.CallHungUp(call.sid), now, config)
     if call.customer_id is not None:
         _put_call_on_timeline(session, call)
+    return stored
+
+
+def _callback_leg_ended(session: Session, leg: Call, answered: bool, now: datetime, config: engine.RoutingConfig):
+    """The customer's callback leg ended: the call is over (talked), or the customer did not answer."""
+    parent = session.scalar(select(Call).where(Call.sid == leg.parent_sid))
+    if parent is None:
+        return None
+    event = engine.CallHungUp(parent.sid) if answered else engine.CallbackUnanswered(parent.sid)
+    stored = decide_and_store(session, event, now, config)
+    if parent.customer_id is not None:
+        agent = parent.agent.name if parent.agent and answered else None
+        summary = (f"Called back from {parent.queue.name if parent.queue else 'a queue'}"
+                   + (f" by {agent}, {leg.duration_s} s" if agent else ": no answer"))
+        add_entry(session, parent.customer_id, "callback", summary, now, call=parent,
+                  agent_id=parent.agent_id if answered else None,
+                  details={"outcome": "answered" if answered else "unanswered", "leg_sid": leg.sid})
     return stored
 
 
@@ -226,7 +251,8 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
         leg = session.scalar(select(Call).where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value))
         if leg is None or leg.parent_sid is None or leg.agent_id is None:
             return "applied"
-        stored = decide_and_store(session, engine.AgentJoined(leg.parent_sid, leg.agent_id), now)
+        stored = decide_and_store(session, engine.AgentJoined(leg.parent_sid, leg.agent_id), now,
+                                  services.routing_config)
         parent = session.scalar(select(Call).where(Call.sid == leg.parent_sid))
         if parent is not None and parent.routing_state == "connected" and parent.connected_at is None:
             parent.connected_at = event.occurred_at or now
@@ -238,8 +264,8 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
 def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str, agent_id: int) -> AgentLegPlan:
     """Decide what the agent's answered leg does: join the caller's conference, or hang up."""
     with transaction(services.sessions) as session:
-        ensure_agent_leg(session, params["CallSid"], call_sid, agent_id, params.get("CallStatus", "in-progress"),
-                         params.get("To", ""), params.get("From", ""))
+        ensure_leg(session, params["CallSid"], call_sid, agent_id, params.get("CallStatus", "in-progress"),
+                   params.get("To", ""), params.get("From", ""))
         call = session.scalar(select(Call).where(Call.sid == call_sid))
         join = (
             call is not None
@@ -260,3 +286,61 @@ def record_voicemail(services: Services, call_sid: str, params: Mapping[str, str
         add_entry(session, call.customer_id, "voicemail", f"Voicemail, {seconds} s", now, call=call,
                   details={"recording_url": params.get("RecordingUrl"), "recording_sid": params.get("RecordingSid"),
                            "duration_s": seconds})
+
+
+def customer_time_zones(number: str | None) -> tuple[str, ...]:
+    """The candidate time zones of a phone number ('Etc/Unknown' dropped: unknown means none)."""
+    import phonenumbers
+    from phonenumbers import timezone as number_zones
+
+    if not number:
+        return ()
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(z for z in number_zones.time_zones_for_number(parsed) if z != "Etc/Unknown")
+
+
+def choose_callback(services: Services, call_sid: str, closed: bool) -> bool:
+    """The caller asked to be called back: keep their place. Returns whether the callback is booked."""
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        lock_routing(session)
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        if call is None or call.routing_state not in ("waiting", "offered"):
+            return False
+        zones = customer_time_zones(call.from_number)
+        stored = decide_and_store(session, engine.CallbackRequested(call_sid, zones), now, services.routing_config)
+        booked = call.callback
+        if booked and call.customer_id is not None:
+            add_entry(session, call.customer_id, "callback",
+                      f"Asked to be called back from {call.queue.name if call.queue else 'a queue'}"
+                      + (" (after hours)" if closed else "") + "; keeps their place in line", now, call=call,
+                      details={"outcome": "requested"})
+    carry_out(services, stored)
+    return booked
+
+
+def decline_after_hours_callback(services: Services, call_sid: str) -> None:
+    """A caller offered a callback while the queue is closed said no: they get voicemail."""
+    with transaction(services.sessions) as session:
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        if call is not None and call.routing_outcome is None:
+            call.routing_outcome = "voicemail_after_hours"
+
+
+def plan_callback_leg(services: Services, params: Mapping[str, str], call_sid: str) -> AgentLegPlan:
+    """Decide what the customer's answered callback leg does: join their agent, or hear an apology."""
+    with transaction(services.sessions) as session:
+        ensure_leg(session, params["CallSid"], call_sid, None, params.get("CallStatus", "in-progress"),
+                   params.get("To", ""), params.get("From", ""), kind=Leg.CALLBACK.value)
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        join = call is not None and call.routing_state in ("connecting", "connected")
+    return AgentLegPlan(join=join, conference=call_sid)
+
+
+def queue_name_of(services: Services, call_sid: str) -> str | None:
+    with transaction(services.sessions) as session:
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        return call.queue.name if call is not None and call.queue is not None else None

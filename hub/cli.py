@@ -132,10 +132,10 @@ def _add_rule_options(p) -> None:
     p.add_argument("--preferred-window", type=int, help="seconds the owner / last agent are tried first")
     p.add_argument("--escalate", action="append", help="after seconds : wider skills, e.g. 60:support:1 (repeat)")
     p.add_argument("--max-wait", type=int, help="seconds before a waiting caller overflows (0: never)")
-    p.add_argument("--overflow", help="where callers go after the maximum wait: voicemail or queue:NAME")
+    p.add_argument("--overflow", help="after the maximum wait: voicemail, callback or queue:NAME")
     p.add_argument("--timezone", help="the queue's time zone, e.g. America/New_York")
     p.add_argument("--open", action="append", help="opening hours, e.g. 'mon-fri 08:00-18:00' (repeat)")
-    p.add_argument("--after-hours", help="where callers go when closed: voicemail or queue:NAME")
+    p.add_argument("--after-hours", help="when closed: voicemail, callback or queue:NAME")
     p.add_argument("--service-level", type=int, help="service-level target in seconds (default 20)")
 
 

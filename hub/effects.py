@@ -11,6 +11,7 @@ from hub.routing_store import StoredDecision, decide_and_store
 from hub.services import Services
 from hub.snapshots import agent_state, board
 from hub.telephony import TelephonyError
+from routing.states import FINAL_STATUSES
 from routing import engine
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,18 @@ def carry_out(services: Services, decision: StoredDecision, answering: str | Non
             services.jobs.at(command.until, "hub.tasks.end_wrap_up", command.agent_id, command.sid)
         elif isinstance(command, engine.DialAgent):
             changed_agents |= dial_agent(services, command.agent_id, command.sid)
+        elif isinstance(command, engine.DialCustomer):
+            dial_customer(services, command.sid)
+        elif isinstance(command, engine.EndAgentLeg):
+            end_agent_legs(services, command.agent_id, command.sid)
         elif isinstance(command, engine.ScheduleTick):
             services.jobs.at(command.at, "hub.tasks.tick", job_id=f"tick-{command.sid}-{int(command.at.timestamp())}")
         elif isinstance(command, engine.DivertCall):
             log.info("diverted call %s to %s: %s", command.sid, command.action.value, command.reason)
             if command.sid != answering:
-                _redirect(services, command.sid, f"/webhooks/voice/voicemail?call={command.sid}")
+                path = "callback-offer" if command.action is engine.Divert.CALLBACK else "voicemail"
+                closed = "&closed=1" if command.after_hours else ""
+                _redirect(services, command.sid, f"/webhooks/voice/{path}?call={command.sid}{closed}")
     push(services, changed_agents)
 
 
@@ -78,25 +85,63 @@ def dial_agent(services: Services, agent_id: int, call_sid: str) -> set[int]:
     except TelephonyError:
         log.exception("could not place the agent leg for call %s", call_sid)
         with transaction(services.sessions) as session:
-            stored = decide_and_store(session, engine.AgentLegFailed(call_sid, agent_id), services.clock())
+            stored = decide_and_store(session, engine.AgentLegFailed(call_sid, agent_id), services.clock(),
+                                      services.routing_config)
         carry_out(services, stored)
         return set()
     with transaction(services.sessions) as session:
-        ensure_agent_leg(session, placed.sid, call_sid, agent_id, placed.status, f"client:{login}",
-                         services.settings.caller_id)
+        ensure_leg(session, placed.sid, call_sid, agent_id, placed.status, f"client:{login}",
+                   services.settings.caller_id)
     return set()
 
 
-def ensure_agent_leg(
-    session, sid: str, parent_sid: str, agent_id: int, status: str, to: str, from_: str
+def dial_customer(services: Services, call_sid: str) -> None:
+    """Call the customer back into the conference their agent is joining."""
+    with transaction(services.sessions) as session:
+        call = session.query(Call).filter_by(sid=call_sid).one_or_none()
+        number = call.from_number if call else None
+        caller_id = (call.queue.phone_number if call and call.queue else None) or services.settings.caller_id
+    telephony = services.telephony
+    query = f"?call={call_sid}&leg=callback"
+    try:
+        placed = telephony.dial(to=number or "", from_=caller_id,
+                                voice_url=telephony.url("/webhooks/voice/callback-leg" + query),
+                                status_url=telephony.url("/webhooks/voice/status" + query), timeout=25)
+    except TelephonyError:
+        log.exception("could not place the callback of call %s", call_sid)
+        with transaction(services.sessions) as session:
+            stored = decide_and_store(session, engine.CallbackUnanswered(call_sid), services.clock(),
+                                      services.routing_config)
+        carry_out(services, stored)
+        return
+    with transaction(services.sessions) as session:
+        ensure_leg(session, placed.sid, call_sid, None, placed.status, number or "", caller_id, kind=Leg.CALLBACK.value)
+
+
+def end_agent_legs(services: Services, agent_id: int, call_sid: str) -> None:
+    """Hang up the agent's live legs of a call that will not happen."""
+    with transaction(services.sessions) as session:
+        legs = [leg.sid for leg in session.query(Call).filter_by(parent_sid=call_sid, leg=Leg.AGENT.value,
+                                                                  agent_id=agent_id)
+                if leg.status not in FINAL_STATUSES]
+    for sid in legs:
+        try:
+            services.telephony.hang_up(sid)
+        except TelephonyError:
+            log.exception("could not hang up agent leg %s", sid)
+
+
+def ensure_leg(
+    session, sid: str, parent_sid: str, agent_id: int | None, status: str, to: str, from_: str,
+    kind: str = Leg.AGENT.value,
 ) -> Call:
-    """Return the agent leg's row, creating it if this is the first we hear of it (REST answer or callback)."""
+    """Return a leg the hub placed, creating its row if this is the first we hear of it (REST answer or callback)."""
     leg = session.query(Call).filter_by(sid=sid).one_or_none()
     if leg is not None:
         return leg
     parent = session.query(Call).filter_by(sid=parent_sid).one_or_none()
     leg = Call(
-        sid=sid, leg=Leg.AGENT.value, parent_sid=parent_sid, direction="outbound-api", from_number=from_,
+        sid=sid, leg=kind, parent_sid=parent_sid, direction="outbound-api", from_number=from_,
         to_number=to, agent_id=agent_id, status=status, queue_id=parent.queue_id if parent else None,
         customer_id=parent.customer_id if parent else None,
     )

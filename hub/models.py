@@ -39,6 +39,7 @@ class Stage(StrEnum):
 class Leg(StrEnum):
     CUSTOMER = "customer"  # the caller's (or the called customer's) leg
     AGENT = "agent"  # the leg the hub placed to an agent's softphone
+    CALLBACK = "callback"  # the leg the hub placed to call a customer back
 
 
 DISPOSITIONS = ("resolved", "callback", "sale", "complaint", "not_interested", "wrong_number")
@@ -174,6 +175,8 @@ class Call(Base):
     priority_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     preferred_agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
     routing_outcome: Mapped[str | None] = mapped_column(String(32))  # e.g. voicemail: why it left the line
+    callback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    customer_zones: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

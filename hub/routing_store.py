@@ -74,7 +74,7 @@ def _calls_today(session: Session, now: datetime) -> dict[int, int]:
     return {agent_id: n for agent_id, n in rows}
 
 
-def load_state(session: Session, now: datetime) -> engine.RoutingState:
+def load_state(session: Session, now: datetime, config: engine.RoutingConfig) -> engine.RoutingState:
     """Read agents, active customer calls and queue rules into the engine's state."""
     queue_rows = list(session.scalars(select(QueueRow)))
     queues = {q.name: queue_rules(q) for q in queue_rows}
@@ -107,6 +107,8 @@ def load_state(session: Session, now: datetime) -> engine.RoutingState:
             tried=frozenset(c.tried_agent_ids or ()),
             priority=timedelta(seconds=c.priority_s),
             preferred=tuple(c.preferred_agent_ids or ()),
+            callback=c.callback,
+            zones=tuple(c.customer_zones or ()),
         )
         for c in session.scalars(
             select(CallRow).where(
@@ -115,13 +117,14 @@ def load_state(session: Session, now: datetime) -> engine.RoutingState:
         )
         if c.queue is not None
     }
-    return engine.RoutingState(agents=agents, calls=calls, queues=queues, last_chosen=last_chosen)
+    return engine.RoutingState(agents=agents, calls=calls, queues=queues, config=config, last_chosen=last_chosen)
 
 
-def decide_and_store(session: Session, event: engine.Event, now: datetime) -> StoredDecision:
+def decide_and_store(session: Session, event: engine.Event, now: datetime,
+                     config: engine.RoutingConfig) -> StoredDecision:
     """Run one event through the engine inside the caller's transaction and persist the result."""
     lock_routing(session)
-    before = load_state(session, now)
+    before = load_state(session, now, config)
     decision = engine.decide(before, event, now)
     changed_agents = _store_agents(session, before, decision.state, now)
     changed_calls = _store_calls(session, before, decision.state, decision.commands)
@@ -188,6 +191,8 @@ def _store_calls(
         row.tried_agent_ids = sorted(new.tried)
         row.priority_s = int(new.priority.total_seconds())
         row.preferred_agent_ids = list(new.preferred)
+        row.callback = new.callback
+        row.customer_zones = list(new.zones)
         if new.queue != (row.queue.name if row.queue else None):
             row.queue_id = session.scalar(select(QueueRow.id).where(QueueRow.name == new.queue))
         if row.sid in wrap_ups:

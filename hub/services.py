@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from hub.db import make_engine, make_session_factory
 from hub.jobs import Jobs, make_queue
 from hub.notifier import Notifier
 from hub.telephony import Telephony
+from routing.model import RoutingConfig
 
 
 @dataclass
@@ -27,6 +28,11 @@ class Services:
     notifier: Notifier
     jobs: Jobs
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def routing_config(self) -> RoutingConfig:
+        start, end = self.settings.calling_hours.split("-")
+        return RoutingConfig(calling_window=(time.fromisoformat(start), time.fromisoformat(end)))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -40,6 +40,7 @@ def _call_view(session: Session, call: Call) -> dict[str, Any]:
     return {
         "call_sid": call.sid,
         "queue": call.queue.name if call.queue else None,
+        "callback": call.callback,
         "from": call.from_number,
         "connected_at": _iso(call.connected_at),
         "ended_at": _iso(call.ended_at),
@@ -69,6 +70,7 @@ def agent_state(session: Session, agent_id: int, now: datetime) -> dict[str, Any
         offer = {
             "call_sid": current.sid,
             "queue": current.queue.name if current.queue else None,
+            "callback": current.callback,
             "expires_at": _iso(current.offer_expires_at),
             "customer": customer_card(session, current.customer, current.from_number),
         }

@@ -49,6 +49,7 @@ def sweep(services: Services) -> list[str]:
                            f"agent {agent.id}'s wrap-up of call {call.sid} was past its end"))
         quiet = list(session.scalars(select(Call.sid).where(
             Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES),
+            Call.callback.is_(False),  # a callback's own leg is over by design
             Call.created_at < now - QUIET_LEG)))
     for sid in quiet:
         try:
@@ -66,7 +67,7 @@ def sweep(services: Services) -> list[str]:
                 call = session.scalar(select(Call).where(Call.sid == event.sid))
                 call.ended_at = call.ended_at or now
                 call.routing_outcome = call.routing_outcome or "repaired"
-            stored = decide_and_store(session, event, now)
+            stored = decide_and_store(session, event, now, services.routing_config)
         carry_out(services, stored)
         log.warning("sweeper repaired: %s", why)
         repairs.append(why)

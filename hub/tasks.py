@@ -38,7 +38,7 @@ def _current() -> Services:
 def _decide(event: engine.Event) -> None:
     services = _current()
     with transaction(services.sessions) as session:
-        stored = decide_and_store(session, event, services.clock())
+        stored = decide_and_store(session, event, services.clock(), services.routing_config)
     carry_out(services, stored)
 
 

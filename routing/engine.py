@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from routing.model import Agent, Call, Divert, Diversion, RoutingState
+from routing.model import Agent, Call, Divert, Diversion, RoutingState, within_calling_hours
 from routing.selection import Trace, choose, explain
 from routing.states import CallState, Presence, RoutingError, Work, next_call_state, next_work
 
@@ -95,6 +95,21 @@ class WrapUpFinished:
 
 
 @dataclass(frozen=True)
+class CallbackRequested:
+    """The caller pressed the key for a callback: they hang up and keep their place in line."""
+
+    sid: str
+    zones: tuple[str, ...] = ()  # the customer's candidate time zones
+
+
+@dataclass(frozen=True)
+class CallbackUnanswered:
+    """The customer did not answer the callback leg."""
+
+    sid: str
+
+
+@dataclass(frozen=True)
 class ReleaseAgent:
     """Repair: free an agent who is offered or on a call that routing no longer knows as live."""
 
@@ -108,7 +123,7 @@ class Tick:
 
 Event = (
     CallArrived | CallHungUp | OfferAccepted | OfferDeclined | OfferExpired | AgentLegFailed | AgentJoined
-    | PresenceChanged | WrapUpFinished | ReleaseAgent | Tick
+    | PresenceChanged | WrapUpFinished | CallbackRequested | CallbackUnanswered | ReleaseAgent | Tick
 )
 
 # ---------------------------------------------------------------- commands
@@ -131,6 +146,21 @@ class WithdrawOffer:
 
 @dataclass(frozen=True)
 class DialAgent:
+    agent_id: int
+    sid: str
+
+
+@dataclass(frozen=True)
+class DialCustomer:
+    """Call the customer back into the call's conference, where their agent is joining."""
+
+    sid: str
+
+
+@dataclass(frozen=True)
+class EndAgentLeg:
+    """Hang up the agent's leg of a call that will not happen (the customer did not answer)."""
+
     agent_id: int
     sid: str
 
@@ -165,7 +195,10 @@ class RecordTrace:
     trace: Trace
 
 
-Command = SendOffer | WithdrawOffer | DialAgent | StartWrapUp | DivertCall | ScheduleTick | RecordTrace
+Command = (
+    SendOffer | WithdrawOffer | DialAgent | DialCustomer | EndAgentLeg | StartWrapUp | DivertCall | ScheduleTick
+    | RecordTrace
+)
 
 
 @dataclass(frozen=True)
@@ -253,6 +286,10 @@ def _divert(state: RoutingState, call: Call, diversion: Diversion, why: str, now
             if at > now:
                 commands.append(ScheduleTick(moved.sid, at))
         return state
+    if diversion.action is Divert.CALLBACK:
+        commands.append(RecordTrace(explain(state, call, now, "diverted", f"{why}: offered a callback")))
+        commands.append(DivertCall(call.sid, Divert.CALLBACK, why, after_hours))
+        return state
     commands.append(RecordTrace(explain(state, call, now, "diverted", f"{why}: to voicemail")))
     commands.append(DivertCall(call.sid, Divert.VOICEMAIL, why, after_hours))
     return state.with_call(replace(call, state=next_call_state(call.state, "hang_up")))
@@ -262,6 +299,8 @@ def _call_hung_up(state: RoutingState, event: CallHungUp, now: datetime, command
     call = state.calls.get(event.sid)
     if call is None or call.state is CallState.ENDED:
         return state
+    if call.callback and call.state in (CallState.WAITING, CallState.OFFERED):
+        return state  # the caller hung up to be called back: they keep their place
     if call.agent_id is not None:
         agent = _agent(state, call.agent_id)
         if call.state is CallState.CONNECTED:
@@ -297,6 +336,8 @@ def _offer_accepted(state: RoutingState, event: OfferAccepted, now: datetime, co
     agent = replace(agent, work=next_work(agent.work, "accept"), missed_offers=0, calls_today=agent.calls_today + 1)
     state = state.with_agent(agent)
     commands.append(DialAgent(agent.id, call.sid))
+    if call.callback:
+        commands.append(DialCustomer(call.sid))
     return state.with_call(replace(call, state=next_call_state(call.state, "accept"), offer_expires_at=None))
 
 
@@ -371,6 +412,34 @@ def _wrap_up_finished(state: RoutingState, event: WrapUpFinished, now: datetime,
     return state.with_agent(_release(agent, "finish", now))
 
 
+def _callback_requested(state: RoutingState, event: CallbackRequested, now: datetime,
+                        commands: list[Command]) -> RoutingState:
+    call = state.calls.get(event.sid)
+    if call is None or call.state not in (CallState.WAITING, CallState.OFFERED) or call.callback:
+        return state
+    call = replace(call, callback=True, zones=event.zones)
+    commands.append(RecordTrace(explain(state, call, now, "waiting", "caller chose a callback and keeps their place")))
+    commands.append(ScheduleTick(call.sid, _next_quarter_hour(now)))
+    return state.with_call(call)
+
+
+def _callback_unanswered(state: RoutingState, event: CallbackUnanswered, now: datetime,
+                         commands: list[Command]) -> RoutingState:
+    call = state.calls.get(event.sid)
+    if call is None or not call.callback or call.state not in (CallState.CONNECTING, CallState.CONNECTED):
+        return state
+    agent = _agent(state, call.agent_id)
+    commands.append(EndAgentLeg(agent.id, call.sid))
+    commands.append(RecordTrace(explain(state, call, now, "ended", "the customer did not answer the callback")))
+    state = state.with_agent(_release(agent, "withdraw", now))
+    return state.with_call(replace(call, state=next_call_state(call.state, "hang_up"), agent_id=None))
+
+
+def _next_quarter_hour(now: datetime) -> datetime:
+    start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    return start + timedelta(minutes=15)
+
+
 def _release_agent(state: RoutingState, event: ReleaseAgent, now: datetime, commands: list[Command]) -> RoutingState:
     agent = _agent(state, event.agent_id)
     call = state.calls.get(agent.call_sid or "")
@@ -400,6 +469,8 @@ _HANDLERS = {
     AgentJoined: _agent_joined,
     PresenceChanged: _presence_changed,
     WrapUpFinished: _wrap_up_finished,
+    CallbackRequested: _callback_requested,
+    CallbackUnanswered: _callback_unanswered,
     ReleaseAgent: _release_agent,
     Tick: _tick,
 }
@@ -429,6 +500,11 @@ def _return_to_queue(state: RoutingState, call: Call, trigger: str, now: datetim
     return state.with_call(waiting)
 
 
+def _may_call_back(state: RoutingState, call: Call, now: datetime) -> bool:
+    """A callback is placed only while its queue is open and inside the customer's calling hours."""
+    return state.queues[call.queue].is_open(now) and within_calling_hours(call.zones, now, state.config.calling_window)
+
+
 def _dispatch(state: RoutingState, now: datetime, commands: list[Command]) -> RoutingState:
     """Offer waiting calls, best place in line first, to free agents chosen by each queue's rules."""
     free = {a.id: a for a in state.agents.values() if a.is_free()}
@@ -436,6 +512,9 @@ def _dispatch(state: RoutingState, now: datetime, commands: list[Command]) -> Ro
         return state
     waiting = sorted((c for c in state.calls.values() if c.state is CallState.WAITING), key=lambda c: c.line_key)
     for call in waiting:
+        if call.callback and not _may_call_back(state, call, now):
+            commands.append(ScheduleTick(call.sid, _next_quarter_hour(now)))
+            continue
         choice = choose(state, call, list(free.values()), now)
         if choice.agent is None:
             continue

@@ -25,6 +25,7 @@ class Divert(StrEnum):
 
     QUEUE = "queue"
     VOICEMAIL = "voicemail"
+    CALLBACK = "callback"  # offer to call back; the caller keeps their place in line
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,24 @@ class QueueRules:
         return self.hours is None or self.hours.is_open(now)
 
 
+def within_calling_hours(zones: tuple[str, ...], now: datetime, window: tuple[time, time]) -> bool:
+    """Say whether `now` is inside the calling window in every candidate time zone (none known: no)."""
+    if not zones:
+        return False
+    for zone in zones:
+        try:
+            local = now.astimezone(ZoneInfo(zone)).time()
+        except (KeyError, ValueError):
+            return False
+        if not window[0] <= local < window[1]:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
     max_missed_offers: int = 3
+    calling_window: tuple[time, time] = (time(8), time(21))  # customer's local time, for callbacks
     tier_priority: Mapping[str, timedelta] = field(default_factory=lambda: {
         "gold": timedelta(seconds=120), "silver": timedelta(seconds=45), "standard": timedelta(0)})
 
@@ -123,6 +139,8 @@ class Call:
     tried: frozenset[int] = frozenset()
     priority: timedelta = timedelta(0)  # head start in line from the customer's value tier
     preferred: tuple[int, ...] = ()  # the customer's owner, then the last agent who helped them
+    callback: bool = False  # the caller hung up to be called back, keeping their place
+    zones: tuple[str, ...] = ()  # the customer's candidate time zones, for calling hours
 
     @property
     def line_key(self) -> tuple[datetime, str]:

@@ -76,12 +76,12 @@ class Stack:
     """Hub web process(es) and a worker, on one database, with the simulator as their carrier."""
 
     def __init__(self, processes: Processes, database_url: str, web_count: int = 1, duplicate_rate: float = 0.0,
-                 **settings_overrides) -> None:
+                 carrier: dict | None = None, **settings_overrides) -> None:
         self.processes = processes
         self.ports = [free_port() for _ in range(web_count)]
         self.sim = SimulatorServer(CarrierConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                                  public_url=f"http://127.0.0.1:{self.ports[0]}", seed=3,
-                                                 duplicate_rate=duplicate_rate))
+                                                 duplicate_rate=duplicate_rate, **(carrier or {})))
         self.sim.start()
         self.settings: Settings = make_settings(
             database_url, public_url=f"http://127.0.0.1:{self.ports[0]}", twilio_api_url=self.sim.url,

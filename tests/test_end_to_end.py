@@ -145,3 +145,40 @@ def test_a_caller_past_the_maximum_wait_is_redirected_to_voicemail_by_the_worker
 
         rules = [t.rule for t in session.scalars(select(RoutingTrace).where(RoutingTrace.call_sid == sid))]
     assert any("to voicemail" in r for r in rules)
+
+
+def test_a_caller_who_chooses_a_callback_is_called_back_by_the_next_free_agent(processes, sqlite_url, redis_client):
+    # every customer answers quickly and talks 2 s; callbacks allowed all day so the test passes at any hour
+    stack = Stack(processes, sqlite_url, carrier=dict(pstn_answer_probability=1.0, machine_probability=0.0,
+                                                      pstn_ring_seconds=(0.5, 1.0), pstn_mean_talk=2.0),
+                  calling_hours="00:00-23:59")
+    try:
+        stack.seed([("ana", {"support": 1})])
+        from hub.admin import configure_queue
+        from hub.models import Queue
+
+        with transaction(stack.sessions) as session:
+            configure_queue(session.scalar(select(Queue)), max_wait_s=2, overflow="callback")
+        stack.start()
+        ana = stack.agent("ana")
+        sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=5, patience_seconds=120,
+                                           digits="1")
+        # nobody answers within 2 s: the caller is offered a callback, presses 1 and hangs up
+        stack.wait_for_call(sid, lambda c: c.callback and c.status == "completed", "the booked callback")
+        assert stack.call_row(sid).routing_state == "waiting"  # still in line, without holding
+        assert ana.call("set_presence", {"presence": "available"})["ok"]
+        offered = ana.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the callback offer")
+        assert offered["offer"]["callback"] is True
+        assert ana.call("accept", {"call_sid": sid}) == {"ok": True}
+        ana.wait_for(lambda s: s["agent"]["work"] == "wrap_up", seconds=40, what="wrap-up after the callback")
+        assert ana.call("wrap_up", {"call_sid": sid, "disposition": "resolved", "note": "Called back"})["ok"]
+        call = stack.wait_for_call(sid, lambda c: c.disposition == "resolved", "the disposition")
+        with transaction(stack.sessions) as session:
+            legs = {leg.leg: leg for leg in session.scalars(select(Call).where(Call.parent_sid == sid))}
+            assert legs["callback"].status == "completed" and legs["callback"].to_number == "+12125550001"
+            assert legs["agent"].agent_id == call.agent_id
+        summaries = [e.summary for e in _timeline(stack, call.customer_id) if e.call_id == call.id]
+        assert any(s.startswith("Asked to be called back") for s in summaries)
+        assert any(s.startswith("Called back from Support by Ana") for s in summaries)
+    finally:
+        stack.stop()

@@ -6,10 +6,11 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 CONFERENCE_EVENTS = "start end join leave"
 
 
-def wait_for_agent(queue_name: str, conference: str, hold_url: str, conference_url: str) -> str:
+def wait_for_agent(queue_name: str, conference: str, hold_url: str, conference_url: str,
+                   greeting: str | None = None) -> str:
     """Greet the caller and hold them in their own conference until an agent joins."""
     response = VoiceResponse()
-    response.say(f"Thank you for calling {queue_name}. Please hold for the next available agent.")
+    response.say(greeting or f"Thank you for calling {queue_name}. Please hold for the next available agent.")
     dial = Dial()
     dial.conference(
         conference,
@@ -79,5 +80,33 @@ def voicemail(record_url: str) -> str:
 def goodbye() -> str:
     response = VoiceResponse()
     response.say("Thank you. We will get back to you. Goodbye.")
+    response.hangup()
+    return str(response)
+
+
+def callback_offer(choice_url: str, closed: bool) -> str:
+    """Offer a callback: press 1 and keep your place in line without holding."""
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=choice_url, method="POST", timeout=6)
+    if closed:
+        gather.say("We are closed right now. Press 1 and we will call you back when we open. "
+                   "Or stay on the line to leave a message.")
+    else:
+        gather.say("Sorry for the wait. Press 1 and we will call you back when it is your turn; "
+                   "you keep your place in line. Or stay on the line to keep holding.")
+    response.redirect(choice_url, method="POST")
+    return str(response)
+
+
+def callback_booked() -> str:
+    response = VoiceResponse()
+    response.say("Thank you. We will call you back at this number when it is your turn. Goodbye.")
+    response.hangup()
+    return str(response)
+
+
+def callback_cancelled() -> str:
+    response = VoiceResponse()
+    response.say("Sorry, we could not connect you to an agent just now. We will try again. Goodbye.")
     response.hangup()
     return str(response)

@@ -46,6 +46,8 @@ def incoming():
         return _xml(twiml.cannot_take_call())
     if result.diverted == "voicemail":
         return _xml(twiml.voicemail(_url(f"/webhooks/voice/voicemail/recorded?call={result.call_sid}")))
+    if result.diverted == "callback":
+        return _xml(twiml.callback_offer(_choice_url(result.call_sid, result.closed), result.closed))
     return _xml(
         twiml.wait_for_agent(
             result.queue_name,
@@ -82,7 +84,7 @@ def status():
     call_sid, agent_id = _agent_leg_args()
     outcome = call_flows.record_status(
         _services(), request.form, idempotency_token=request.headers.get("I-Twilio-Idempotency-Token"),
-        parent_sid=call_sid, agent_id=agent_id,
+        parent_sid=call_sid, agent_id=agent_id, leg_kind=request.args.get("leg"),
     )
     return {"outcome": outcome}
 
@@ -107,3 +109,45 @@ def voicemail_recorded():
     call_sid = request.args.get("call") or request.form.get("CallSid", "")
     call_flows.record_voicemail(_services(), call_sid, request.form)
     return _xml(twiml.goodbye())
+
+
+def _choice_url(call_sid: str, closed: bool) -> str:
+    return _url(f"/webhooks/voice/callback-choice?call={call_sid}" + ("&closed=1" if closed else ""))
+
+
+def _hold_again(call_sid: str, queue_name: str) -> str:
+    return twiml.wait_for_agent(queue_name, call_sid, hold_url=_url(f"/webhooks/voice/hold?queue={queue_name}"),
+                                conference_url=_url("/webhooks/voice/conference"),
+                                greeting="Thank you for holding. You keep your place in line.")
+
+
+@bp.post("/callback-offer")
+@signed_by_twilio
+def callback_offer():
+    call_sid = request.args.get("call") or request.form.get("CallSid", "")
+    closed = request.args.get("closed") == "1"
+    return _xml(twiml.callback_offer(_choice_url(call_sid, closed), closed))
+
+
+@bp.post("/callback-choice")
+@signed_by_twilio
+def callback_choice():
+    call_sid = request.args.get("call") or request.form.get("CallSid", "")
+    closed = request.args.get("closed") == "1"
+    if request.form.get("Digits") == "1" and call_flows.choose_callback(_services(), call_sid, closed):
+        return _xml(twiml.callback_booked())
+    if closed:
+        call_flows.decline_after_hours_callback(_services(), call_sid)
+        return _xml(twiml.voicemail(_url(f"/webhooks/voice/voicemail/recorded?call={call_sid}")))
+    return _xml(_hold_again(call_sid, call_flows.queue_name_of(_services(), call_sid) or "our"))
+
+
+@bp.post("/callback-leg")
+@signed_by_twilio
+def callback_leg():
+    _required("CallSid")
+    call_sid = request.args.get("call", "")
+    plan = call_flows.plan_callback_leg(_services(), request.form, call_sid)
+    if not plan.join:
+        return _xml(twiml.callback_cancelled())
+    return _xml(twiml.join_caller(plan.conference, _url("/webhooks/voice/conference")))

@@ -155,7 +155,7 @@
 
   function renderOffer(offer) {
     const blocked = !view.connected || view.pending.has('accept') || view.pending.has('decline');
-    $('offer-queue').textContent = offer.queue;
+    $('offer-queue').textContent = offer.callback ? `${offer.queue} (callback: we call the customer)` : offer.queue;
     $('btn-accept').disabled = blocked;
     $('btn-decline').disabled = blocked;
     $('mute-ring').checked = isMuted();

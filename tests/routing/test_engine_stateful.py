@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from routing import engine as e
-from routing.model import Diversion, Divert, EscalationStep, QueueRules, RoutingState, Strategy
+from routing.model import (
+    Diversion, Divert, EscalationStep, QueueRules, RoutingState, Strategy, within_calling_hours,
+)
 from routing.states import CallState, Presence, RoutingError, Work
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -110,6 +112,20 @@ class EngineMachine(RuleBasedStateMachine):
         a = self.state.agents[agent]
         self.apply(e.WrapUpFinished(agent, a.call_sid or "CA-none"))
 
+    @rule(data=st.data(), zones=st.sampled_from([("America/New_York",), ("Asia/Tokyo",), ()]))
+    def a_caller_asks_for_a_callback(self, data, zones):
+        line = self.calls_in(CallState.WAITING, CallState.OFFERED)
+        if line:
+            call = data.draw(st.sampled_from(line))
+            self.apply(e.CallbackRequested(call.sid, zones))
+            self.apply(e.CallHungUp(call.sid))  # the caller's own leg ends; the callback keeps its place
+
+    @rule(data=st.data())
+    def a_callback_goes_unanswered(self, data):
+        live = [c for c in self.calls_in(CallState.CONNECTING, CallState.CONNECTED) if c.callback]
+        if live:
+            self.apply(e.CallbackUnanswered(data.draw(st.sampled_from(live)).sid))
+
     @rule(agent=st.sampled_from(list(AGENTS)))
     def the_sweeper_releases_an_agent(self, agent):
         self.apply(e.ReleaseAgent(agent))  # must be a no-op unless the agent's call is gone
@@ -175,6 +191,8 @@ class EngineMachine(RuleBasedStateMachine):
             in_window = call.preferred and self.now - call.arrived_at < rules.preferred_window
             if in_window:
                 continue  # held for a preferred agent, by rule
+            if call.callback and not within_calling_hours(call.zones, self.now, self.state.config.calling_window):
+                continue  # a callback outside the customer's calling hours waits, by rule
             skills = rules.skills_after(self.now - call.arrived_at)
             assert not [a for a in free if a.meets(skills)], f"{call.sid} waits while an agent is free"
 

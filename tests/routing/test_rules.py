@@ -178,3 +178,50 @@ def test_every_offer_is_explained_with_candidates_and_skip_reasons():
     assert verdicts[1] == "chosen" and verdicts[2] == "free, not chosen"
     assert verdicts[3] == "lacks support 1+" and verdicts[4].startswith("on break")
     assert 5 not in verdicts and trace.not_listed == 1  # offline agents are counted, not listed
+
+
+NEW_YORK = ("America/New_York",)
+
+
+def test_a_caller_who_chooses_a_callback_keeps_their_place_after_hanging_up():
+    s = state(agent(1, presence=Presence.OFFLINE), max_wait=timedelta(seconds=60),
+              overflow=Diversion(Divert.CALLBACK))
+    s, _ = run(s, arrive("CA-first"), now=T0)
+    s, _ = run(s, arrive("CA-second"), now=T0 + timedelta(seconds=10))
+    s, cmds = run(s, e.Tick(), now=T0 + timedelta(seconds=60))
+    assert [(c.sid, c.action) for c in cmds if isinstance(c, e.DivertCall)] == [("CA-first", Divert.CALLBACK)]
+    assert s.calls["CA-first"].state is CallState.WAITING  # a callback offer does not end the call
+    s, _ = run(s, e.CallbackRequested("CA-first", NEW_YORK), e.CallHungUp("CA-first"), now=T0 + timedelta(seconds=70))
+    assert s.calls["CA-first"].state is CallState.WAITING and s.calls["CA-first"].callback
+    s, cmds = run(s, e.PresenceChanged(1, Presence.AVAILABLE), now=T0 + timedelta(seconds=80))
+    assert offered_to(cmds) == [(1, "CA-first")]  # still ahead of the caller who held on
+    s, cmds = run(s, e.OfferAccepted("CA-first", 1), now=T0 + timedelta(seconds=81))
+    assert cmds == [e.DialAgent(1, "CA-first"), e.DialCustomer("CA-first")]
+
+
+def test_callbacks_wait_for_the_customers_calling_hours():
+    s = state(agent(1, presence=Presence.OFFLINE))
+    late = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 22:00 in New York
+    s, _ = run(s, arrive("CA1"), e.CallbackRequested("CA1", NEW_YORK), e.CallHungUp("CA1"), now=late)
+    s, cmds = run(s, e.PresenceChanged(1, Presence.AVAILABLE), now=late)
+    assert offered_to(cmds) == [] and [c.at for c in cmds if isinstance(c, e.ScheduleTick)]
+    morning = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 in New York
+    s, cmds = run(s, e.Tick(), now=morning)
+    assert offered_to(cmds) == [(1, "CA1")]
+    unknown = state(agent(1))
+    unknown, cmds = run(unknown, arrive("CA2"), now=T0)
+    unknown, _ = run(unknown, e.OfferDeclined("CA2", 1), now=T0)
+    unknown, _ = run(unknown, e.PresenceChanged(1, Presence.BREAK, "lunch"), now=T0)
+    unknown, _ = run(unknown, e.CallbackRequested("CA2", ()), e.PresenceChanged(1, Presence.AVAILABLE), now=T0)
+    assert unknown.calls["CA2"].state is CallState.WAITING  # no known time zone: never called back
+
+
+def test_an_unanswered_callback_frees_the_agent_and_ends_the_call():
+    s, _ = run(state(agent(1)), arrive("CA1"))
+    s, _ = run(s, e.OfferDeclined("CA1", 1))
+    s, _ = run(s, e.PresenceChanged(1, Presence.OFFLINE), e.CallbackRequested("CA1", NEW_YORK), e.CallHungUp("CA1"),
+               e.PresenceChanged(1, Presence.AVAILABLE))
+    s, _ = run(s, e.OfferAccepted("CA1", 1), e.AgentJoined("CA1", 1))
+    s, cmds = run(s, e.CallbackUnanswered("CA1"))
+    assert e.EndAgentLeg(1, "CA1") in cmds
+    assert s.agents[1].work is Work.IDLE and s.calls["CA1"].state is CallState.ENDED
