@@ -232,7 +232,7 @@ class Bench:
         key = (sid, at)  # the hub's job id is tick-<sid>-<epoch>: one job per call and moment
         if key not in self.scheduled_ticks:
             self.scheduled_ticks.add(key)
-            self.push(at, e.Tick())
+            self.push(at, e.Tick(sid))  # the hub's tick job names its call
 
     # -------------------------------------------------- arrivals steered to keep the line near --waiting
 

@@ -9,6 +9,7 @@ from flask_socketio import SocketIO
 from agent_ui.events import AgentNamespace, SupervisorNamespace
 from config.settings import Settings
 from hub.auth import csrf_token, init_login
+from hub.board_feed import BoardFeed
 from hub.notifier import AGENT_NAMESPACE, SUPERVISOR_NAMESPACE
 from hub.services import Services, build_services
 
@@ -53,5 +54,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     socketio.on_namespace(AgentNamespace(AGENT_NAMESPACE, services))
     socketio.on_namespace(SupervisorNamespace(SUPERVISOR_NAMESPACE, services))
     app.extensions["switchboard.socketio"] = socketio
+    feed = BoardFeed(services)
+    feed.start()
+    services.on_close(feed.stop)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return app

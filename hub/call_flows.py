@@ -235,8 +235,11 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
     now = services.clock()
     stored: StoredDecision | None = None
     with transaction(services.sessions) as session:
-        if name == "participant-join":
-            lock_routing(session)  # it may route: lock before any row lock
+        leg = None
+        if name == "participant-join" and leg_sid:
+            leg = session.scalar(select(Call).where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value))
+            if leg is not None:
+                lock_routing(session)  # an agent joining routes: lock before any row lock
         event = CallEvent(
             source_sid=conference_sid, kind="conference", sequence_number=_int(params.get("SequenceNumber")),
             name=name[:32], call_sid=leg_sid, payload=dict(params), occurred_at=_timestamp(params, now),
@@ -246,9 +249,6 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
                 session.add(event)
         except IntegrityError:
             return "duplicate"
-        if name != "participant-join" or not leg_sid:
-            return "applied"
-        leg = session.scalar(select(Call).where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value))
         if leg is None or leg.parent_sid is None or leg.agent_id is None:
             return "applied"
         stored = decide_and_store(session, engine.AgentJoined(leg.parent_sid, leg.agent_id), now,

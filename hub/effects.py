@@ -9,7 +9,8 @@ from hub.db import transaction
 from hub.models import Agent, Call, Leg
 from hub.routing_store import StoredDecision, decide_and_store
 from hub.services import Services
-from hub.snapshots import agent_state, board
+from hub.board_feed import mark_board_dirty
+from hub.snapshots import agent_state
 from hub.telephony import TelephonyError
 from routing.states import FINAL_STATUSES
 from routing import engine
@@ -40,7 +41,8 @@ def carry_out(services: Services, decision: StoredDecision, answering: str | Non
         elif isinstance(command, engine.EndAgentLeg):
             end_agent_legs(services, command.agent_id, command.sid)
         elif isinstance(command, engine.ScheduleTick):
-            services.jobs.at(command.at, "hub.tasks.tick", job_id=f"tick-{command.sid}-{int(command.at.timestamp())}")
+            services.jobs.at(command.at, "hub.tasks.tick", command.sid,
+                             job_id=f"tick-{command.sid}-{int(command.at.timestamp())}")
         elif isinstance(command, engine.DivertCall):
             log.info("diverted call %s to %s: %s", command.sid, command.action.value, command.reason)
             if command.sid != answering:
@@ -58,14 +60,14 @@ def _redirect(services: Services, sid: str, path: str) -> None:
 
 
 def push(services: Services, agent_ids: set[int]) -> None:
-    """Send fresh snapshots to the given agents' consoles and to the wallboard."""
+    """Send fresh snapshots to the given agents' consoles, and have the wallboard refreshed."""
     now = services.clock()
-    with transaction(services.sessions) as session:
-        states = {aid: agent_state(session, aid, now) for aid in agent_ids}
-        wallboard = board(session, now)
-    for aid, state in states.items():
-        services.notifier.to_agent(aid, "state", state)
-    services.notifier.to_supervisors("board", wallboard)
+    if agent_ids:
+        with transaction(services.sessions) as session:
+            states = {aid: agent_state(session, aid, now) for aid in agent_ids}
+        for aid, state in states.items():
+            services.notifier.to_agent(aid, "state", state)
+    mark_board_dirty(services)
 
 
 def dial_agent(services: Services, agent_id: int, call_sid: str) -> set[int]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.db import lock_routing
 from hub.models import Agent as AgentRow
+from hub.models import AgentSkill
 from hub.models import Call as CallRow
 from hub.models import Leg
 from hub.models import Queue as QueueRow
@@ -75,47 +76,56 @@ def _calls_today(session: Session, now: datetime) -> dict[int, int]:
 
 
 def load_state(session: Session, now: datetime, config: engine.RoutingConfig) -> engine.RoutingState:
-    """Read agents, active customer calls and queue rules into the engine's state."""
+    """Read agents, active customer calls and queue rules into the engine's state.
+
+    Plain column selects, no ORM objects: this runs under the routing lock on every event.
+    """
     queue_rows = list(session.scalars(select(QueueRow)))
     queues = {q.name: queue_rules(q) for q in queue_rows}
     last_chosen = {q.name: q.last_agent_id for q in queue_rows if q.last_agent_id is not None}
     calls_today = _calls_today(session, now)
+    skills: dict[int, dict[str, int]] = {}
+    for agent_id, skill, level in session.execute(select(AgentSkill.agent_id, AgentSkill.skill, AgentSkill.level)):
+        skills.setdefault(agent_id, {})[skill] = level
     agents = {
-        a.id: engine.Agent(
-            id=a.id,
-            presence=Presence(a.presence),
-            work=Work(a.work),
-            idle_since=a.idle_since,
-            skills=a.skill_levels,
-            call_sid=a.call_sid,
-            break_reason=a.break_reason,
-            pending_presence=Presence(a.pending_presence) if a.pending_presence else None,
-            pending_reason=a.pending_reason,
-            missed_offers=a.missed_offers,
-            calls_today=calls_today.get(a.id, 0),
+        row.id: engine.Agent(
+            id=row.id,
+            presence=Presence(row.presence),
+            work=Work(row.work),
+            idle_since=row.idle_since,
+            skills=skills.get(row.id, {}),
+            call_sid=row.call_sid,
+            break_reason=row.break_reason,
+            pending_presence=Presence(row.pending_presence) if row.pending_presence else None,
+            pending_reason=row.pending_reason,
+            missed_offers=row.missed_offers,
+            calls_today=calls_today.get(row.id, 0),
         )
-        for a in session.scalars(select(AgentRow))
+        for row in session.execute(
+            select(AgentRow.id, AgentRow.presence, AgentRow.work, AgentRow.idle_since, AgentRow.call_sid,
+                   AgentRow.break_reason, AgentRow.pending_presence, AgentRow.pending_reason,
+                   AgentRow.missed_offers).order_by(AgentRow.id))
     }
     calls = {
-        c.sid: engine.Call(
-            sid=c.sid,
-            queue=c.queue.name,
-            arrived_at=c.created_at,
-            state=CallState(c.routing_state),
-            agent_id=c.agent_id,
-            offer_expires_at=c.offer_expires_at,
-            tried=frozenset(c.tried_agent_ids or ()),
-            priority=timedelta(seconds=c.priority_s),
-            preferred=tuple(c.preferred_agent_ids or ()),
-            callback=c.callback,
-            zones=tuple(c.customer_zones or ()),
+        row.sid: engine.Call(
+            sid=row.sid,
+            queue=row.name,
+            arrived_at=row.created_at,
+            state=CallState(row.routing_state),
+            agent_id=row.agent_id,
+            offer_expires_at=row.offer_expires_at,
+            tried=frozenset(row.tried_agent_ids or ()),
+            priority=timedelta(seconds=row.priority_s),
+            preferred=tuple(row.preferred_agent_ids or ()),
+            callback=row.callback,
+            zones=tuple(row.customer_zones or ()),
         )
-        for c in session.scalars(
-            select(CallRow).where(
-                CallRow.leg == Leg.CUSTOMER.value, CallRow.routing_state.in_(ACTIVE_CALL_STATES)
-            )
-        )
-        if c.queue is not None
+        for row in session.execute(
+            select(CallRow.sid, QueueRow.name, CallRow.created_at, CallRow.routing_state, CallRow.agent_id,
+                   CallRow.offer_expires_at, CallRow.tried_agent_ids, CallRow.priority_s,
+                   CallRow.preferred_agent_ids, CallRow.callback, CallRow.customer_zones)
+            .join(QueueRow, CallRow.queue_id == QueueRow.id)
+            .where(CallRow.leg == Leg.CUSTOMER.value, CallRow.routing_state.in_(ACTIVE_CALL_STATES)))
     }
     return engine.RoutingState(agents=agents, calls=calls, queues=queues, config=config, last_chosen=last_chosen)
 
@@ -183,6 +193,7 @@ def _store_calls(
                 for c in commands if isinstance(c, engine.DivertCall)}
     if not changed:
         return changed
+    queue_ids = {name: qid for qid, name in session.execute(select(QueueRow.id, QueueRow.name))}
     for row in session.scalars(select(CallRow).where(CallRow.sid.in_(changed))):
         new = after.calls[row.sid]
         row.routing_state = new.state.value
@@ -193,8 +204,7 @@ def _store_calls(
         row.preferred_agent_ids = list(new.preferred)
         row.callback = new.callback
         row.customer_zones = list(new.zones)
-        if new.queue != (row.queue.name if row.queue else None):
-            row.queue_id = session.scalar(select(QueueRow.id).where(QueueRow.name == new.queue))
+        row.queue_id = queue_ids.get(new.queue, row.queue_id)
         if row.sid in wrap_ups:
             row.wrap_up_until = wrap_ups[row.sid]
         if row.sid in diverted:

@@ -28,6 +28,11 @@ class Services:
     notifier: Notifier
     jobs: Jobs
     clock: Callable[[], datetime] = field(default=utcnow)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run `closer` when the services close (background threads stop with them)."""
+        self._closers.append(closer)
 
     @property
     def routing_config(self) -> RoutingConfig:
@@ -35,6 +40,8 @@ class Services:
         return RoutingConfig(calling_window=(time.fromisoformat(start), time.fromisoformat(end)))
 
     def close(self) -> None:
+        for closer in self._closers:
+            closer()
         self.engine.dispose()
         self.redis.close()
 

@@ -70,6 +70,6 @@ def schedule_sweep(services: Services, when: datetime) -> None:
     services.jobs.at(when, "hub.tasks.sweep", job_id="sweeper")
 
 
-def tick() -> None:
+def tick(call_sid: str | None = None) -> None:
     """Apply the waiting rules that changed with time: overflow, escalation, preferred-agent windows."""
-    _decide(engine.Tick())
+    _decide(engine.Tick(call_sid))

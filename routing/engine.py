@@ -118,7 +118,12 @@ class ReleaseAgent:
 
 @dataclass(frozen=True)
 class Tick:
-    """Time passed: apply waiting rules that depend on it (overflow, escalation, preferred windows)."""
+    """Time passed: apply waiting rules that depend on it (overflow, escalation, preferred windows).
+
+    With `sid`, only that call's rules are checked (its timer); without, every call's.
+    """
+
+    sid: str | None = None
 
 
 Event = (
@@ -450,7 +455,11 @@ def _release_agent(state: RoutingState, event: ReleaseAgent, now: datetime, comm
 
 
 def _tick(state: RoutingState, event: Tick, now: datetime, commands: list[Command]) -> RoutingState:
-    for call in list(state.calls.values()):
+    if event.sid is not None:
+        calls = [state.calls[event.sid]] if event.sid in state.calls else []
+    else:
+        calls = list(state.calls.values())
+    for call in calls:
         rules = state.queues[call.queue]
         if (call.state is CallState.WAITING and rules.max_wait is not None
                 and now - call.arrived_at >= rules.max_wait and rules.overflow is not None):
@@ -510,7 +519,12 @@ def _dispatch(state: RoutingState, now: datetime, commands: list[Command]) -> Ro
     free = {a.id: a for a in state.agents.values() if a.is_free()}
     if not free:
         return state
-    waiting = sorted((c for c in state.calls.values() if c.state is CallState.WAITING), key=lambda c: c.line_key)
+    # only the lines a free agent could serve (now or after escalation) need sorting
+    servable = {name for name, rules in state.queues.items() if any(rules.could_use(a) for a in free.values())}
+    if not servable:
+        return state
+    waiting = sorted((c for c in state.calls.values() if c.state is CallState.WAITING and c.queue in servable),
+                     key=lambda c: c.line_key)
     for call in waiting:
         if call.callback and not _may_call_back(state, call, now):
             commands.append(ScheduleTick(call.sid, _next_quarter_hour(now)))

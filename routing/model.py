@@ -70,13 +70,22 @@ class QueueRules:
     after_hours: Diversion = Diversion(Divert.VOICEMAIL)
     service_level_target: timedelta = timedelta(seconds=20)
 
+    def __post_init__(self) -> None:
+        # steps kept in time order once, so the hot path never sorts them
+        object.__setattr__(self, "escalation", tuple(sorted(self.escalation, key=lambda s: s.after)))
+
     def skills_after(self, waited: timedelta) -> Mapping[str, int]:
         """Return the skills required of an agent once a caller has waited `waited`."""
         skills = self.skills
-        for step in sorted(self.escalation, key=lambda s: s.after):
-            if waited >= step.after:
-                skills = step.skills
+        for step in self.escalation:
+            if waited < step.after:
+                break
+            skills = step.skills
         return skills
+
+    def could_use(self, agent: "Agent") -> bool:
+        """Say whether `agent` meets this queue's skills now or at some escalation step."""
+        return agent.meets(self.skills) or any(agent.meets(step.skills) for step in self.escalation)
 
     def is_open(self, now: datetime) -> bool:
         return self.hours is None or self.hours.is_open(now)

@@ -107,14 +107,14 @@ def explain(state: RoutingState, call: Call, now: datetime, outcome: str, rule: 
     """Record who could and could not take `call` now, and the rule that decided."""
     rules = state.queues[call.queue]
     skills = rules.skills_after(now - call.arrived_at)
-    verdicts: list[tuple[int, str]] = []
-    for agent in sorted(state.agents.values(), key=lambda a: a.id):
-        if agent.id == chosen:
-            verdicts.append((agent.id, "chosen"))
+    listed: list[tuple[int, str]] = [(chosen, "chosen")] if chosen is not None else []
+    for agent in state.agents.values():
+        if len(listed) >= TRACE_LIMIT:
+            break
+        if agent.id == chosen or agent.presence is Presence.OFFLINE:
             continue
         reason = _why_not(agent, skills, call)
         if reason is None:
             reason = "already tried" if agent.id in call.tried else "free, not chosen"
-        verdicts.append((agent.id, reason))
-    listed = [v for v in verdicts if v[1] != "offline"][:TRACE_LIMIT]
-    return Trace(call.sid, now, outcome, rule, chosen, tuple(listed), len(verdicts) - len(listed))
+        listed.append((agent.id, reason))
+    return Trace(call.sid, now, outcome, rule, chosen, tuple(listed), len(state.agents) - len(listed))
