@@ -21,16 +21,15 @@ import heapq
 import io
 import json
 import math
-import platform
 import pstats
 import random
 import statistics
-import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bench.conditions import conditions
 from routing import engine as e
 from routing.model import Agent, Call, Divert, Diversion, EscalationStep, QueueRules, RoutingState, Strategy
 from routing.states import CallState, Presence, Work
@@ -49,37 +48,6 @@ PARAMS = {
     "p_preferred": 0.10,  # arrivals naming 1-2 preferred agents
     "tiers": {"gold": 0.05, "silver": 0.15},
 }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def engine_version() -> str:
-    """The commit the routing code comes from, and whether routing/ has uncommitted changes."""
-    import subprocess
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "routing"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head or 'unknown'}{' + uncommitted routing/ changes' if dirty else ''}"
-
-
-def conditions() -> dict:
-    import os
-    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
-            "implementation": platform.python_implementation(), "platform": platform.platform(),
-            "loadavg_1_5_15_at_start": os.getloadavg(), "engine_version": engine_version()}
 
 
 # ---------------------------------------------------------------- the starting state

@@ -23,15 +23,13 @@ import argparse
 import heapq
 import json
 import math
-import os
-import platform
 import random
 import statistics
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bench.conditions import conditions
 from routing import engine as e
 from routing.erlang import erlang_a
 from routing.model import Agent, QueueRules, RoutingState, Strategy
@@ -51,30 +49,6 @@ def t95(df: int) -> float:
     if df in _T95:
         return _T95[df]
     return _T95[max(k for k in _T95 if k <= df)] if df < 30 else 1.96
-
-
-def engine_version() -> str:
-    """The commit the routing code comes from, and whether routing/ has uncommitted changes."""
-    import subprocess
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "routing"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head or 'unknown'}{' + uncommitted routing/ changes' if dirty else ''}"
-
-
-def conditions() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-            "loadavg_1_5_15_at_start": os.getloadavg(), "engine_version": engine_version()}
 
 
 def simulate_day(agents: int, calls_per_30min: float, aht: float, patience: float, target: float, hours: float,

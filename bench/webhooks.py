@@ -34,7 +34,6 @@ import collections
 import json as jsonlib
 import math
 import os
-import platform
 import random
 import secrets
 import signal
@@ -46,6 +45,7 @@ import threading
 import time as timelib
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
+from bench.conditions import cpu_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUEUE_NUMBER = "+14155550100"
@@ -220,17 +220,6 @@ def summarise_cprofile(prefix: str, top: int = 45) -> str:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def free_port() -> int:
@@ -423,7 +412,6 @@ def run(args) -> dict:
 
     from hub.db import make_engine
     from hub.migrate import upgrade
-    from simulator import carrier as carrier_mod
     from simulator.carrier import CarrierConfig
     from simulator.server import SimulatorServer
     from simulator.webhooks import WebhookSender

@@ -25,7 +25,7 @@ def install(services: Services) -> None:
 
 
 def _current() -> Services:
-    global _services, _pid
+    global _pid
     if _services is None:
         install(build_services(load_settings(os.environ)))
     elif _pid != os.getpid():
