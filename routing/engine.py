@@ -11,6 +11,7 @@ agent on a break; business hours and a maximum wait divert calls; every offer ke
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -523,9 +524,10 @@ def _dispatch(state: RoutingState, now: datetime, commands: list[Command]) -> Ro
     servable = {name for name, rules in state.queues.items() if any(rules.could_use(a) for a in free.values())}
     if not servable:
         return state
-    waiting = sorted((c for c in state.calls.values() if c.state is CallState.WAITING and c.queue in servable),
-                     key=lambda c: c.line_key)
-    for call in waiting:
+    waiting = heapq.merge(*(state.lines.get(name, ()) for name in servable))  # already in line order
+    line_calls = state.calls
+    for _, sid in waiting:
+        call = line_calls[sid]
         if call.callback and not _may_call_back(state, call, now):
             commands.append(ScheduleTick(call.sid, _next_quarter_hour(now)))
             continue

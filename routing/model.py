@@ -4,6 +4,7 @@ Everything is an immutable value. The engine never changes a state in place; it 
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
@@ -157,6 +158,9 @@ class Call:
         return (self.arrived_at - self.priority, self.sid)
 
 
+LineKey = tuple[datetime, str]
+
+
 @dataclass(frozen=True)
 class RoutingState:
     agents: Mapping[int, Agent]
@@ -164,9 +168,35 @@ class RoutingState:
     queues: Mapping[str, QueueRules]
     config: RoutingConfig = field(default_factory=RoutingConfig)
     last_chosen: Mapping[str, int] = field(default_factory=dict)  # round robin: last agent per queue
+    # each queue's waiting calls in line order (kept up to date by with_call; built when not given)
+    lines: Mapping[str, tuple[LineKey, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.lines is None:
+            lines: dict[str, list[LineKey]] = {}
+            for call in self.calls.values():
+                if call.state is CallState.WAITING:
+                    lines.setdefault(call.queue, []).append(call.line_key)
+            object.__setattr__(self, "lines", {q: tuple(sorted(keys)) for q, keys in lines.items()})
 
     def with_agent(self, agent: Agent) -> "RoutingState":
         return replace(self, agents={**self.agents, agent.id: agent})
 
     def with_call(self, call: Call) -> "RoutingState":
-        return replace(self, calls={**self.calls, call.sid: call})
+        old = self.calls.get(call.sid)
+        before = (old.queue, old.line_key) if old is not None and old.state is CallState.WAITING else None
+        after = (call.queue, call.line_key) if call.state is CallState.WAITING else None
+        lines = self.lines
+        if before != after:
+            lines = dict(lines)
+            if before is not None:
+                queue, key = before
+                line = lines[queue]
+                i = bisect_left(line, key)
+                lines[queue] = line[:i] + line[i + 1:]
+            if after is not None:
+                queue, key = after
+                line = lines.get(queue, ())
+                i = bisect_left(line, key)
+                lines[queue] = line[:i] + (key,) + line[i:]
+        return replace(self, calls={**self.calls, call.sid: call}, lines=lines)

@@ -157,6 +157,13 @@ class EngineMachine(RuleBasedStateMachine):
                 assert call.agent_id is None and call.sid not in holders
 
     @invariant()
+    def each_queue_line_lists_exactly_its_waiting_calls_in_order(self):
+        if not hasattr(self, "state"):
+            return
+        rebuilt = RoutingState(self.state.agents, self.state.calls, self.state.queues).lines
+        assert {q: line for q, line in self.state.lines.items() if line} == {q: line for q, line in rebuilt.items() if line}
+
+    @invariant()
     def work_state_matches_the_call_held(self):
         if not hasattr(self, "state"):
             return
