@@ -11,6 +11,7 @@ from flask_socketio import Namespace, emit, join_room
 
 from hub import agent_flows
 from hub.auth import User, user_for_token
+from hub.consoles import console_seen
 from hub.db import transaction
 from hub.errors import FlowError
 from hub.notifier import SUPERVISORS_ROOM, agent_room
@@ -61,10 +62,18 @@ class AgentNamespace(Namespace):
             raise ConnectionRefusedError("login required")
         self.users[request.sid] = user
         join_room(agent_room(user.id))
+        console_seen(self.services, user.id, request.sid)
         self._send_state()
 
     def on_disconnect(self, reason=None):
-        self.users.pop(request.sid, None)
+        user = self.users.pop(request.sid, None)
+        if user is not None:
+            log.info("a console of agent %s closed (%s)", user.id, reason)
+            agent_flows.console_disconnected(self.services, user.id, request.sid)
+
+    def on_heartbeat(self, data=None):
+        console_seen(self.services, self._me().id, request.sid)
+        return {"ok": True}
 
     def _send_state(self) -> None:
         with transaction(self.services.sessions) as session:

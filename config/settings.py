@@ -37,6 +37,7 @@ class Settings:
     caller_id: str = "+15005550006"
     default_region: str = "US"
     calling_hours: str = "08:00-21:00"  # customers' local time, when callbacks may be placed
+    console_grace_s: int = 30  # after a console disconnects, how long before its agent is logged off
     socketio_channel: str = "switchboard"
     rq_queue: str = "switchboard"
 
@@ -110,8 +111,15 @@ def _hours(variable: str, value: str) -> str:
     return value
 
 
+def _seconds(variable: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 3600:
+        raise SettingsError(variable, f"expected a whole number of seconds from 1 to 3600, got {value!r}")
+    return int(value)
+
+
 _PARSERS = {
     "calling_hours": _hours,
+    "console_grace_s": _seconds,
     "database_url": _database_url,
     "redis_url": lambda v, x: _url(v, x, ("redis", "rediss", "unix")),
     "public_url": lambda v, x: _url(v, x, ("http", "https")).rstrip("/"),

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from hub.consoles import console_closed, has_console
 from hub.customers import add_entry
 from hub.db import transaction
 from hub.effects import carry_out, push
@@ -86,3 +87,24 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
             add_entry(session, call.customer_id, "disposition", summary, now, call=call, agent_id=agent_id,
                       details={"disposition": disposition, "note": note or None})
     _decide(services, engine.WrapUpFinished(agent_id, call_sid), now)
+
+
+def console_disconnected(services: Services, agent_id: int, sid: str) -> None:
+    """A console closed: if the agent has no other, log them off after the grace period."""
+    console_closed(services, agent_id, sid)
+    if not has_console(services, agent_id):
+        when = services.clock() + timedelta(seconds=services.settings.console_grace_s)
+        services.jobs.at(when, "hub.tasks.log_off_if_gone", agent_id)
+
+
+def log_off_if_gone(services: Services, agent_id: int) -> bool:
+    """Log off an agent whose consoles are all gone; a break or call in progress ends first. Returns whether."""
+    if has_console(services, agent_id):
+        return False
+    with transaction(services.sessions) as session:
+        agent = session.get(Agent, agent_id)
+        if agent is None or agent.presence == "offline" or agent.pending_presence == "offline":
+            return False
+    log.warning("agent %s has no console open: logging them off", agent_id)
+    change_presence(services, agent_id, "offline")
+    return True

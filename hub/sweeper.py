@@ -1,7 +1,8 @@
 """The sweeper: finds states that should not last and repairs them, against the database and the carrier.
 
 It repairs an offer past its timeout, an agent offered or on a call that is no longer live, a wrap-up past
-its end, and a call in line whose leg the carrier says is over. Each repair goes through the routing
+its end, a call in line whose leg the carrier says is over, and an agent whose consoles stopped sending
+heartbeats without closing (their web process died). Each repair goes through the routing
 engine like any other event, and is logged.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from hub.consoles import expired_consoles, has_console
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out
 from hub.models import Agent, Call, Leg
@@ -18,7 +20,7 @@ from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store
 from hub.services import Services
 from hub.telephony import TelephonyError
 from routing import engine
-from routing.states import FINAL_STATUSES
+from routing.states import FINAL_STATUSES, Presence
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ def sweep(services: Services) -> list[str]:
         ):
             events.append((engine.WrapUpFinished(agent.id, call.sid),
                            f"agent {agent.id}'s wrap-up of call {call.sid} was past its end"))
+        gone = list(session.scalars(select(Agent.id).where(Agent.presence != "offline")))
         quiet = list(session.scalars(select(Call.sid).where(
             Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES),
             Call.callback.is_(False),  # a callback's own leg is over by design
@@ -59,6 +62,10 @@ def sweep(services: Services) -> list[str]:
             continue
         if status is None or status in FINAL_STATUSES:
             events.append((engine.CallHungUp(sid), f"call {sid} was in line but the carrier says {status or 'unknown'}"))
+    for agent_id in gone:
+        if expired_consoles(services, agent_id) and not has_console(services, agent_id):
+            events.append((engine.PresenceChanged(agent_id, Presence.OFFLINE),
+                           f"agent {agent_id}'s consoles stopped answering: logged off"))
     repairs = []
     for event, why in events:
         with transaction(services.sessions) as session:

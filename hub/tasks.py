@@ -70,6 +70,13 @@ def schedule_sweep(services: Services, when: datetime) -> None:
     services.jobs.at(when, "hub.tasks.sweep", job_id="sweeper")
 
 
+def log_off_if_gone(agent_id: int) -> None:
+    """A console closed a grace period ago: log its agent off unless they came back."""
+    from hub.agent_flows import log_off_if_gone as flow
+
+    flow(_current(), agent_id)
+
+
 def tick(call_sid: str | None = None) -> None:
     """Apply the waiting rules that changed with time: overflow, escalation, preferred-agent windows."""
     _decide(engine.Tick(call_sid))

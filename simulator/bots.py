@@ -36,6 +36,9 @@ def _disposition_value(item: Any) -> Any:
     return item
 
 
+HEARTBEAT_S = 20.0
+
+
 class AgentBot:
     """One simulated agent: logs in, goes available, accepts offers, wraps up calls."""
 
@@ -54,6 +57,7 @@ class AgentBot:
         self._stop = threading.Event()
         self._sio: socketio.Client | None = None
         self._thread: threading.Thread | None = None
+        self._beats = 0
 
     # ---- connection ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,6 +137,15 @@ class AgentBot:
     def _on_connect(self) -> None:
         log.info("bot %s connected", self.account.login)
         self._emit("set_presence", {"presence": "available"})
+        self._beats += 1
+        self._heartbeat(self._beats)
+
+    def _heartbeat(self, generation: int) -> None:
+        """Tell the hub this console is alive, as the browser console does, every 20 s while connected."""
+        if self._stop.is_set() or generation != self._beats or not self.connected:
+            return
+        self._emit("heartbeat", {})
+        self.scheduler.call_later(HEARTBEAT_S, lambda: self._heartbeat(generation))
 
     def _on_disconnect(self, *args: Any) -> None:
         log.info("bot %s disconnected", self.account.login)

@@ -148,13 +148,13 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process exactly these settings."""
+    import dataclasses
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    for field in ("database_url", "redis_url", "secret_key", "public_url", "twilio_account_sid",
-                  "twilio_auth_token", "twilio_api_url", "caller_id", "default_region", "socketio_channel",
-                  "rq_queue"):
-        value = getattr(settings, field)
-        if value:
-            env["SWITCHBOARD_" + field.upper()] = str(value)
+    for field in dataclasses.fields(Settings):
+        value = getattr(settings, field.name)
+        if value not in (None, ""):
+            env["SWITCHBOARD_" + field.name.upper()] = str(value)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -44,6 +44,10 @@ class AgentClient:
     def _on_state(self, data: dict[str, Any]) -> None:
         self.states.put(data)
 
+    def heartbeat(self) -> None:
+        """Tell the hub this console is alive (the browser console does it every 20 s)."""
+        self.call("heartbeat")
+
     def call(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.sio.call(event, data or {}, namespace="/agent", timeout=15)
 

@@ -65,3 +65,40 @@ def test_bad_console_requests_get_a_message_a_person_can_act_on(stack):
     assert ana.call("set_presence", {"presence": "break", "reason": "lunch"}) == {"ok": True}
     state = ana.wait_for(lambda s: s["agent"]["presence"] == "break", what="the break")
     assert state["agent"]["break_reason"] == "lunch"
+
+
+def test_an_agent_whose_console_closes_is_logged_off_after_the_grace_period_and_loses_the_offer(
+        processes, sqlite_url, redis_client):
+    from tests.stack import QUEUE_NUMBER
+
+    stack = Stack(processes, sqlite_url, console_grace_s=1)
+    try:
+        stack.seed([("ana", {"support": 1}), ("ben", {"support": 1})])
+        stack.start()
+        ana, ben = stack.agent("ana"), stack.agent("ben")
+        assert ana.call("set_presence", {"presence": "available"})["ok"]
+        assert ana.call("heartbeat") == {"ok": True}
+        sid = stack.sim.place_inbound_call("+12125550001", QUEUE_NUMBER, talk_seconds=1, patience_seconds=60)
+        ana.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the offer")
+        ana.close()  # the laptop lid shuts
+        from tests.conftest import wait_until
+        from hub.models import Agent
+
+        def presence_of(login):
+            with transaction(stack.sessions) as session:
+                return session.query(Agent).filter_by(login=login).one().presence
+
+        wait_until(lambda: presence_of("ana") == "offline", seconds=15, message="ana logged off")
+        assert ben.call("set_presence", {"presence": "available"})["ok"]
+        ben.wait_for(lambda s: s["offer"] and s["offer"]["call_sid"] == sid, what="the offer moving to ben")
+        # a console that reconnects within the grace period keeps its agent
+        assert ben.call("set_presence", {"presence": "offline"})["ok"]
+        ben.close()
+        ben_again = stack.agent("ben")
+        assert ben_again.call("set_presence", {"presence": "available"})["ok"]
+        import time
+
+        time.sleep(3)
+        assert presence_of("ben") == "available"
+    finally:
+        stack.stop()

@@ -67,3 +67,26 @@ def test_the_sweeper_repairs_stuck_offers_agents_wrap_ups_and_calls_the_carrier_
     holders = [a.call_sid for a in agents.values() if a.call_sid]
     assert len(holders) == len(set(holders))
     assert sweep(services) == []  # nothing left to repair
+
+
+def test_the_sweeper_logs_off_agents_whose_consoles_died_without_closing(services):
+    from hub.consoles import console_seen
+
+    with transaction(services.sessions) as s:
+        add_queue(s, "Support", "+14155550100", {"support": 1})
+        dead, alive, api_only = (add_agent(s, login, login, "password1", skills={"support": 1})
+                                 for login in ("dead", "alive", "api_only"))
+        for a in (dead, alive, api_only):
+            a.presence = "available"
+        ids = {a.login: a.id for a in (dead, alive, api_only)}
+    real_clock = services.clock
+    services.clock = lambda: real_clock() - timedelta(minutes=5)  # a heartbeat five minutes ago
+    console_seen(services, ids["dead"], "sid-of-a-process-that-died")
+    services.clock = real_clock
+    console_seen(services, ids["alive"], "sid-alive")
+    repairs = sweep(services)
+    assert repairs == [f"agent {ids['dead']}'s consoles stopped answering: logged off"]
+    with transaction(services.sessions) as s:
+        presence = {a.login: a.presence for a in s.scalars(select(Agent))}
+    # an agent set available through the API, who never had a console, is left alone
+    assert presence == {"dead": "offline", "alive": "available", "api_only": "available"}

@@ -23,6 +23,7 @@
     wrapupSid: null, // call the wrap-up draft belongs to; a new call starts a fresh draft
   };
   let socket = null;
+  const HEARTBEAT_MS = 20000;
 
   /* ---------- time ---------- */
 
@@ -467,6 +468,8 @@
     socket.on('connect_error', onConnectError);
     socket.on('state', onState);
     setInterval(tick, 1000);
+    // the server logs off an agent whose console stops beating (closed tab, dead laptop)
+    setInterval(() => { if (view.connected) socket.emit('heartbeat', {}, () => {}); }, HEARTBEAT_MS);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
