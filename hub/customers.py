@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -225,6 +224,3 @@ def _upsert_customer(session: Session, fields: dict[str, Any]) -> bool:
     session.flush()
     return created
 
-
-def numbers_of(customers: Iterable[Customer]) -> list[str]:
-    return [p.number for c in customers for p in c.phones]

@@ -98,7 +98,7 @@ def _latest_reasons(session: Session, sids: list[str]) -> dict[str, str]:
     return {sid: rule for sid, rule in rows}
 
 
-def board(session: Session, now: datetime, service_level_seconds: int = 20) -> dict[str, Any]:
+def board(session: Session, now: datetime) -> dict[str, Any]:
     """Return the supervisor wallboard: queues, agents and live calls."""
     agents = list(session.scalars(select(Agent).order_by(Agent.name)))
     live = list(
@@ -123,7 +123,8 @@ def board(session: Session, now: datetime, service_level_seconds: int = 20) -> d
         abandoned = [c for c in ended if c.connected_at is None and c.routing_outcome is None]
         overflowed = [c for c in ended if c.connected_at is None and c.routing_outcome == "voicemail"]
         closed = [c for c in ended if c.routing_outcome == "voicemail_after_hours"]
-        in_target = [c for c in answered if c.connected_at - c.created_at <= timedelta(seconds=service_level_seconds)]
+        target = timedelta(seconds=queue.service_level_s)
+        in_target = [c for c in answered if c.connected_at - c.created_at <= target]
         # service level: answered in time over all calls offered to the queue while open
         offered_total = len(answered) + len(abandoned) + len(overflowed)
         queues.append({

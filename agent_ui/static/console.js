@@ -23,15 +23,10 @@
     wrapupSid: null, // call the wrap-up draft belongs to; a new call starts a fresh draft
   };
   let socket = null;
+  const { parseTime, formatDuration, el, humanize } = window.Switchboard;
   const HEARTBEAT_MS = 20000;
 
   /* ---------- time ---------- */
-
-  // The server sends UTC; a timestamp without an offset would otherwise be read as local time.
-  function parseTime(iso) {
-    if (!iso) return NaN;
-    return Date.parse(/([zZ]|[+-]\d\d:?\d\d)$/.test(iso) ? iso : `${iso}Z`);
-  }
 
   function serverNow() {
     return Date.now() + view.skewMs;
@@ -47,14 +42,6 @@
     return Number.isNaN(t) ? 0 : Math.max(0, Math.ceil((t - serverNow()) / 1000));
   }
 
-  function formatDuration(total) {
-    const s = Math.max(0, Math.floor(total || 0));
-    const hours = Math.floor(s / 3600);
-    const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-    const ss = String(s % 60).padStart(2, '0');
-    return hours > 0 ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
-  }
-
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
   function formatDate(iso) {
@@ -63,19 +50,6 @@
   }
 
   /* ---------- DOM helpers (text only: data never goes through innerHTML) ---------- */
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function humanize(word) {
-    if (!word) return '';
-    const spaced = String(word).replace(/_/g, ' ');
-    return spaced.charAt(0).toUpperCase() + spaced.slice(1);
-  }
 
   // Rebuilds a <select>'s options only when the list changed, so the user's current choice survives snapshots.
   function syncOptions(select, values, placeholder) {
