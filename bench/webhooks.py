@@ -453,7 +453,7 @@ def run(args) -> dict:
     if cprofile_out:
         web_env["BENCH_CPROFILE_OUT"] = cprofile_out
     if args.web == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(args.threads), "-w", "1",
+        cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(args.threads), "-w", str(args.processes),
                "-b", f"127.0.0.1:{port}"]
         if profile_out or cprofile_out:
             cmd += ["-c", "python:bench.webhooks"]
@@ -582,6 +582,7 @@ def run(args) -> dict:
                 "cpu": cpu_model(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
                 "postgres": pg_version(engine), "web": args.web,
                 "threads": args.threads if args.web == "gunicorn" else "werkzeug threaded (one per request)",
+                "processes": args.processes if args.web == "gunicorn" else 1,
                 "rate_per_s": args.rate, "seconds": args.seconds, "arrivals": args.arrivals,
                 "agents": args.agents, "agents_accept": bool(args.accept), "customers": args.customers,
                 "unknown_callers": args.unknown, "patience_s": f"U({0.5 * args.patience:g}, {1.5 * args.patience:g})",
@@ -764,6 +765,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=30.0, help="length of the measured load")
     p.add_argument("--web", choices=["gunicorn", "werkzeug"], default="gunicorn")
     p.add_argument("--threads", type=int, default=50, help="gunicorn gthread threads")
+    p.add_argument("--processes", type=int, default=1, help="gunicorn worker processes (each a Socket.IO server)")
     p.add_argument("--agents", type=int, default=20)
     p.add_argument("--customers", type=int, default=300)
     p.add_argument("--unknown", type=float, default=0.1, help="fraction of callers with a number never seen")

@@ -95,7 +95,9 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
     region = services.settings.default_region
     now = services.clock()
     with transaction(services.sessions) as session:
-        lock_routing(session)  # first: a flow that routes takes the routing lock before any row lock
+        # The routing lock is taken late here, in decide_and_store: the rows written before it (the caller's
+        # customer and this new call) are ones no lock holder ever waits for, so no deadlock can form, and
+        # the lock is held for less time.
         existing = session.scalar(select(Call).where(Call.sid == sid))
         if existing is not None:  # the carrier retried this request
             return IncomingCall(sid, existing.queue.name if existing.queue else None, existing.routing_outcome)
