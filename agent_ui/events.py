@@ -11,7 +11,7 @@ from flask_socketio import Namespace, emit, join_room
 
 from hub import agent_flows
 from hub.auth import User, user_for_token
-from hub.consoles import console_seen
+from hub.consoles import console_seen, console_sids
 from hub.db import transaction
 from hub.errors import FlowError
 from hub.notifier import SUPERVISORS_ROOM, agent_room
@@ -129,3 +129,9 @@ class SupervisorNamespace(Namespace):
     def on_refresh(self, data=None):
         self._send_board()
         return {"ok": True}
+
+
+def cut_consoles(services: Services, socketio, agent_id: int) -> None:
+    """Close every open console of an agent, on whichever web process it is connected."""
+    for sid in console_sids(services, agent_id):
+        socketio.server.disconnect(sid, namespace="/agent")

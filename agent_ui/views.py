@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, url_for
 from flask_login import current_user, login_user, logout_user
 
+from agent_ui.events import cut_consoles
+from hub import agent_flows
 from hub.auth import check_credentials, check_csrf, role_required
 
 bp = Blueprint("agent_ui", __name__, template_folder="templates", static_folder="static",
@@ -49,6 +51,10 @@ def login():
 @bp.post("/logout")
 def logout():
     check_csrf()
+    if current_user.is_authenticated:
+        services = current_app.extensions["switchboard"]
+        agent_flows.log_out(services, current_user.id)
+        cut_consoles(services, current_app.extensions["switchboard.socketio"], current_user.id)
     logout_user()
     return redirect(url_for("agent_ui.login"))
 

@@ -108,3 +108,11 @@ def log_off_if_gone(services: Services, agent_id: int) -> bool:
     log.warning("agent %s has no console open: logging them off", agent_id)
     change_presence(services, agent_id, "offline")
     return True
+
+
+def log_out(services: Services, agent_id: int) -> None:
+    """An agent logged out: no more calls for them (a call in progress finishes first)."""
+    try:
+        change_presence(services, agent_id, "offline")
+    except FlowError:
+        log.warning("could not set agent %s offline at logout", agent_id)

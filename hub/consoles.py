@@ -40,3 +40,8 @@ def expired_consoles(services: Services, agent_id: int) -> bool:
     """Say whether the agent had consoles that stopped beating without closing (their process died)."""
     key = _key(services, agent_id)
     return bool(services.redis.zrangebyscore(key, "-inf", services.clock().timestamp()))
+
+
+def console_sids(services: Services, agent_id: int) -> list[str]:
+    """The socket ids of the agent's open consoles."""
+    return [sid.decode() for sid in services.redis.zrange(_key(services, agent_id), 0, -1)]

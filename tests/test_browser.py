@@ -116,3 +116,25 @@ def test_a_console_reconnects_after_the_server_restarts_and_shows_no_phantom_sta
                     port=stack.ports[0])
     expect(console.locator("#connection")).to_contain_text("Connected", timeout=20000)
     expect(console.locator("#presence")).to_contain_text("Break", timeout=10000)
+
+
+def test_logging_out_cuts_the_open_console_within_a_second_and_stops_calls(stack, browser):
+    stack.seed([("ana", {"support": 1})])
+    stack.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    console = context.new_page()
+    console.goto(stack.url() + "/login")
+    console.get_by_label("Login").fill("ana")
+    console.get_by_label("Password").fill(PASSWORD)
+    console.get_by_role("button", name="Log in").click()
+    console.locator("#btn-available").click()
+    expect(console.locator("#presence")).to_contain_text("Available")
+    other_tab = context.new_page()  # same session, another tab
+    other_tab.goto(stack.url() + "/agent")
+    other_tab.get_by_role("button", name="Log out").click()
+    expect(other_tab).to_have_url(stack.url() + "/login")
+    expect(console.locator("#connection")).not_to_contain_text("Connected", timeout=1500)
+    with transaction(stack.sessions) as session:
+        from hub.models import Agent
+
+        assert session.query(Agent).filter_by(login="ana").one().presence == "offline"
