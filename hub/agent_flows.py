@@ -9,10 +9,9 @@ from sqlalchemy import select
 from hub.consoles import console_closed, has_console
 from hub.customers import add_entry
 from hub.db import transaction
-from hub.effects import carry_out, push
+from hub.effects import push, route
 from hub.errors import FlowError
 from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg
-from hub.routing_store import decide_and_store
 from hub.services import Services
 from routing import engine
 from routing.states import FINAL_STATUSES, Presence, RoutingError
@@ -21,13 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def _decide(services: Services, event: engine.Event, now: datetime | None = None) -> None:
-    now = now or services.clock()
     try:
-        with transaction(services.sessions) as session:
-            stored = decide_and_store(session, event, now, services.routing_config)
+        route(services, event, now)
     except RoutingError as exc:
         raise FlowError(str(exc)) from None
-    carry_out(services, stored)
 
 
 def change_presence(services: Services, agent_id: int, presence: str, reason: str | None = None) -> None:

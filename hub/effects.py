@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -16,6 +17,14 @@ from routing.states import FINAL_STATUSES
 from routing import engine
 
 log = logging.getLogger(__name__)
+
+
+def route(services: Services, event: engine.Event, now: datetime | None = None) -> StoredDecision:
+    """Run one event through routing in its own transaction, commit, then carry out the commands."""
+    with transaction(services.sessions) as session:
+        stored = decide_and_store(session, event, now or services.clock(), services.routing_config)
+    carry_out(services, stored)
+    return stored
 
 
 def carry_out(services: Services, decision: StoredDecision, answering: str | None = None) -> None:
@@ -35,7 +44,7 @@ def carry_out(services: Services, decision: StoredDecision, answering: str | Non
         elif isinstance(command, engine.StartWrapUp):
             services.jobs.at(command.until, "hub.tasks.end_wrap_up", command.agent_id, command.sid)
         elif isinstance(command, engine.DialAgent):
-            changed_agents |= dial_agent(services, command.agent_id, command.sid)
+            dial_agent(services, command.agent_id, command.sid)
         elif isinstance(command, engine.DialCustomer):
             dial_customer(services, command.sid)
         elif isinstance(command, engine.EndAgentLeg):
@@ -70,7 +79,7 @@ def push(services: Services, agent_ids: set[int]) -> None:
     mark_board_dirty(services)
 
 
-def dial_agent(services: Services, agent_id: int, call_sid: str) -> set[int]:
+def dial_agent(services: Services, agent_id: int, call_sid: str) -> None:
     """Place the agent's leg into the caller's conference; on failure put the call back in line."""
     with transaction(services.sessions) as session:
         agent = session.get(Agent, agent_id)
@@ -86,15 +95,11 @@ def dial_agent(services: Services, agent_id: int, call_sid: str) -> set[int]:
         )
     except TelephonyError:
         log.exception("could not place the agent leg for call %s", call_sid)
-        with transaction(services.sessions) as session:
-            stored = decide_and_store(session, engine.AgentLegFailed(call_sid, agent_id), services.clock(),
-                                      services.routing_config)
-        carry_out(services, stored)
-        return set()
+        route(services, engine.AgentLegFailed(call_sid, agent_id))
+        return
     with transaction(services.sessions) as session:
         ensure_leg(session, placed.sid, call_sid, agent_id, placed.status, f"client:{login}",
                    services.settings.caller_id)
-    return set()
 
 
 def dial_customer(services: Services, call_sid: str) -> None:
@@ -111,10 +116,7 @@ def dial_customer(services: Services, call_sid: str) -> None:
                                 status_url=telephony.url("/webhooks/voice/status" + query), timeout=25)
     except TelephonyError:
         log.exception("could not place the callback of call %s", call_sid)
-        with transaction(services.sessions) as session:
-            stored = decide_and_store(session, engine.CallbackUnanswered(call_sid), services.clock(),
-                                      services.routing_config)
-        carry_out(services, stored)
+        route(services, engine.CallbackUnanswered(call_sid))
         return
     with transaction(services.sessions) as session:
         ensure_leg(session, placed.sid, call_sid, None, placed.status, number or "", caller_id, kind=Leg.CALLBACK.value)

@@ -6,9 +6,7 @@ import os
 from datetime import datetime, timedelta
 
 from config.settings import load_settings
-from hub.db import transaction
-from hub.effects import carry_out
-from hub.routing_store import decide_and_store
+from hub.effects import route
 from hub.services import Services, build_services
 from routing import engine
 
@@ -36,10 +34,7 @@ def _current() -> Services:
 
 
 def _decide(event: engine.Event) -> None:
-    services = _current()
-    with transaction(services.sessions) as session:
-        stored = decide_and_store(session, event, services.clock(), services.routing_config)
-    carry_out(services, stored)
+    route(_current(), event)
 
 
 def expire_offer(call_sid: str, agent_id: int, expires_at: str) -> None:

@@ -69,16 +69,20 @@ CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
 }
 
 
+def _step(table: dict, machine: str, state: str, trigger: str):
+    try:
+        return table[(state, trigger)]
+    except KeyError:
+        raise IllegalTransition(machine, state, trigger) from None
+
+
 def next_work(state: Work, trigger: str) -> Work:
     """Return the agent's next work state.
 
     Raises:
         IllegalTransition: when `trigger` does not apply to `state`.
     """
-    try:
-        return WORK_TRANSITIONS[(state, trigger)]
-    except KeyError:
-        raise IllegalTransition("agent work", state, trigger) from None
+    return _step(WORK_TRANSITIONS, "agent work", state, trigger)
 
 
 def next_call_state(state: CallState, trigger: str) -> CallState:
@@ -87,10 +91,7 @@ def next_call_state(state: CallState, trigger: str) -> CallState:
     Raises:
         IllegalTransition: when `trigger` does not apply to `state`.
     """
-    try:
-        return CALL_TRANSITIONS[(state, trigger)]
-    except KeyError:
-        raise IllegalTransition("call", state, trigger) from None
+    return _step(CALL_TRANSITIONS, "call", state, trigger)
 
 
 # Telephony status, as Twilio reports it. Rank orders progress; the final statuses share the top rank, so
