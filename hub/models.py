@@ -43,6 +43,7 @@ class Leg(StrEnum):
 
 
 DISPOSITIONS = ("resolved", "callback", "sale", "complaint", "not_interested", "wrong_number")
+CAMPAIGN_DISPOSITIONS = ("qualified", "not_interested", "callback", "wrong_number", "do_not_call")  # outbound screening
 BREAK_REASONS = ("lunch", "meeting", "training", "personal")
 
 
@@ -166,6 +167,8 @@ class Call(Base):
     to_number: Mapped[str] = mapped_column(String(40))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    # an outbound campaign's call (the campaign's wrap-up applies); the table lives in campaigns.models
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     last_sequence: Mapped[int | None] = mapped_column(Integer)

@@ -26,6 +26,7 @@ from twilio.request_validator import RequestValidator
 from config.settings import Settings
 from hub.db import make_engine
 from hub.migrate import upgrade
+import campaigns.models  # noqa: F401  (so truncation covers the campaign tables)
 from hub.models import Base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

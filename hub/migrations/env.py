@@ -2,6 +2,7 @@
 from alembic import context
 
 from hub.db import make_engine
+import campaigns.models  # noqa: F401  (registers the campaign tables on Base.metadata)
 from hub.models import Base
 
 config = context.config
