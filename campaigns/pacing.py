@@ -1,0 +1,446 @@
+"""How many lines the outbound dialer should dial now: the pacing core, sans-IO.
+
+The caller (the hub's dialer flow, or `bench.dialer`) gathers the campaign's live state at one instant and
+passes it in as elapsed seconds, so this module needs no clock: every time here is "seconds before the
+caller's `now`". It imports no framework, reads no clock, uses no randomness, and returns a `PacingPlan`.
+
+Dial modes:
+
+* preview: the core dials nothing; the agent sees the lead and dials it from the console (the hub places
+  that call on the agent's request, outside pacing).
+* progressive: one line per free agent, never more lines in flight than free agents.
+* predictive: dial ahead of free agents from a probabilistic forecast of agents becoming free and live
+  answers arriving, with a safety margin driven by the 30-day abandon ledger (see docs/pacing.md).
+
+`DialStats` is what the hub persists between decisions; `record_dial` and `record_handle` fold one outcome
+into it (exponentially weighted counts, so old behaviour fades out).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+N_BINS = 60  # 1-second histogram bins for ring times; the last bin holds everything from 59 s on
+GRACE_S = 2.0  # a live answer may wait this long for an agent before it counts as abandoned
+PRIOR_ANSWER_RATE = 0.30  # before data: assume many answers, so the cold dialer dials few lines
+PRIOR_DIALS = 20.0  # weight of that prior, in dials
+PRIOR_HANDLE_S = 180.0
+PRIOR_HANDLES = 5.0
+PRIOR_RING_WEIGHT = 5.0  # prior ring-time histograms: answers uniform on 3-25 s, failures on 5-45 s
+# Risk one plan may take (the chance that a line dialed ahead finds no agent when answered), by the 30-day
+# abandon rate read pessimistically as a share of the target; at or above the last knot: progressive.
+RISK_CURVE = ((0.6, 0.10), (0.85, 0.035), (0.97, 0.006))
+CHECK_EVERY_S = 2  # compare answers and agents every 2 s of the next ~25 s
+COLD_LIVE = 50  # fewer live answers than this in the 30-day ledger: a cold campaign
+TODAY_MIN_LIVE = 50  # today's rate throttles the dialer only once today has this many live answers
+LEDGER_PRIOR_LIVE = 200.0  # the ledger is read as if it held this many more live answers ...
+LEDGER_PRIOR_SHARE = 0.7  # ... abandoned at this share of the target
+LEDGER_FLOOR_LIVE = 25.0  # ... and never read below (abandons + 1) / (live answers + this)
+
+
+class DialMode(StrEnum):
+    PREVIEW = "preview"
+    PROGRESSIVE = "progressive"
+    PREDICTIVE = "predictive"
+
+
+class DialOutcome(StrEnum):
+    LIVE = "live"  # a person answered
+    MACHINE = "machine"  # answering machine (AMD); never connected to an agent
+    FAILED = "failed"  # no answer, busy, unreachable, rejected
+
+
+def _uniform_hist(lo: float, hi: float, weight: float) -> tuple[float, ...]:
+    out = [0.0] * N_BINS
+    for b in range(N_BINS):
+        overlap = max(0.0, min(hi, b + 1.0) - max(lo, float(b)))
+        out[b] = weight * overlap / (hi - lo)
+    return tuple(out)
+
+
+_PRIOR_ANSWER_HIST = _uniform_hist(3.0, 25.0, PRIOR_RING_WEIGHT)
+_PRIOR_FAIL_HIST = _uniform_hist(5.0, 45.0, PRIOR_RING_WEIGHT)
+
+
+@dataclass(frozen=True)
+class DialStats:
+    """Measured dialing outcomes as exponentially weighted counts (what the hub persists per campaign).
+
+    `answer_hist[b]` / `fail_hist[b]`: weighted count of live answers / other endings b..b+1 s after dialing.
+    Empty histograms mean no data. Read the blended estimates through the properties.
+    """
+
+    dials: float = 0.0
+    live: float = 0.0
+    machines: float = 0.0
+    answer_hist: tuple[float, ...] = ()
+    fail_hist: tuple[float, ...] = ()
+    handles: float = 0.0
+    handle_sum_s: float = 0.0
+    handle_sq_sum_s2: float = 0.0
+
+    @property
+    def answer_rate(self) -> float:
+        """Live answers per dial, measured and blended with the prior."""
+        return (self.live + PRIOR_ANSWER_RATE * PRIOR_DIALS) / (self.dials + PRIOR_DIALS)
+
+    @property
+    def machine_rate(self) -> float:
+        """Answering machines per dial (reported; pacing treats machines as failures)."""
+        return self.machines / self.dials if self.dials else 0.0
+
+    @property
+    def mean_handle_s(self) -> float:
+        """Mean handle time (talk + wrap-up), blended with the prior."""
+        return (self.handle_sum_s + PRIOR_HANDLE_S * PRIOR_HANDLES) / (self.handles + PRIOR_HANDLES)
+
+    @property
+    def handle_cv(self) -> float:
+        """Coefficient of variation of handle time; 1.0 (exponential) until there are 30 handles."""
+        if self.handles < 30:
+            return 1.0
+        mean = self.handle_sum_s / self.handles
+        var = max(0.0, self.handle_sq_sum_s2 / self.handles - mean * mean)
+        return math.sqrt(var) / mean if mean > 0 else 1.0
+
+    def time_to_answer_percentile(self, q: float) -> float:
+        """Seconds from dial to live answer below which a share q of live answers fall (prior blended)."""
+        return _percentile(_blend(self.answer_hist, _PRIOR_ANSWER_HIST), q)
+
+    @property
+    def mean_time_to_answer_s(self) -> float:
+        """Mean seconds from dial to live answer (prior blended)."""
+        hist = _blend(self.answer_hist, _PRIOR_ANSWER_HIST)
+        return sum((b + 0.5) * c for b, c in enumerate(hist)) / sum(hist)
+
+
+@dataclass(frozen=True)
+class AbandonBudget:
+    """The campaign's abandon ledger: live answers and abandons, rolling 30 days (today included) and today."""
+
+    live_30d: int = 0
+    abandons_30d: int = 0
+    live_today: int = 0
+    abandons_today: int = 0
+    target: float = 0.03
+
+    @property
+    def rate_30d(self) -> float:
+        return self.abandons_30d / self.live_30d if self.live_30d else 0.0
+
+    @property
+    def rate_today(self) -> float:
+        return self.abandons_today / self.live_today if self.live_today else 0.0
+
+
+@dataclass(frozen=True)
+class PacingInput:
+    """The campaign at one instant. All times are seconds elapsed before the caller's `now`."""
+
+    mode: DialMode
+    agents_free: int  # campaign agents idle and not reserved for a line
+    busy_elapsed_s: tuple[float, ...]  # per agent on a call or in wrap-up: seconds since that call started
+    ringing_elapsed_s: tuple[float, ...]  # per line dialed and not yet answered or failed: seconds since dialing
+    stats: DialStats
+    abandon: AbandonBudget
+    max_lines: int  # hard cap on new lines now (calls-per-second tokens, trunk lines free)
+    answered_waiting: int = 0  # live answers already waiting (< 2 s) for an agent
+
+
+@dataclass(frozen=True)
+class PacingPlan:
+    """New lines to dial now. Covered lines have a free agent each; ahead lines bet on agents freeing up."""
+
+    lines_covered: int  # may go to gold / high-value leads
+    lines_ahead: int  # predictive only; never for gold leads
+    effective_mode: DialMode
+    reason: str
+    detail: dict = field(default_factory=dict, compare=False)  # the numbers behind `reason`, for the trace
+
+    @property
+    def lines(self) -> int:
+        return self.lines_covered + self.lines_ahead
+
+
+def record_dial(stats: DialStats, outcome: DialOutcome, seconds: float, *, half_life: float = 3000.0
+                ) -> DialStats:
+    """Fold one finished dial attempt into the stats.
+
+    Args:
+        stats: the campaign's current stats.
+        outcome: how the attempt ended.
+        seconds: from dialing to the live answer (LIVE) or to the end of the attempt (otherwise).
+        half_life: number of dials after which an outcome weighs half as much.
+
+    Returns:
+        New stats; `stats` is unchanged.
+    """
+    d = 0.5 ** (1.0 / half_life)
+    b = min(N_BINS - 1, max(0, int(seconds)))
+    answer = list(stats.answer_hist) if stats.answer_hist else [0.0] * N_BINS
+    fail = list(stats.fail_hist) if stats.fail_hist else [0.0] * N_BINS
+    answer = [c * d for c in answer]
+    fail = [c * d for c in fail]
+    (answer if outcome is DialOutcome.LIVE else fail)[b] += 1.0
+    return DialStats(
+        dials=stats.dials * d + 1.0, live=stats.live * d + (outcome is DialOutcome.LIVE),
+        machines=stats.machines * d + (outcome is DialOutcome.MACHINE), answer_hist=tuple(answer),
+        fail_hist=tuple(fail), handles=stats.handles, handle_sum_s=stats.handle_sum_s,
+        handle_sq_sum_s2=stats.handle_sq_sum_s2)
+
+
+def record_handle(stats: DialStats, seconds: float, *, half_life: float = 2000.0) -> DialStats:
+    """Fold one finished handle (talk + wrap-up, in seconds) into the stats; return new stats."""
+    d = 0.5 ** (1.0 / half_life)
+    return DialStats(
+        dials=stats.dials, live=stats.live, machines=stats.machines, answer_hist=stats.answer_hist,
+        fail_hist=stats.fail_hist, handles=stats.handles * d + 1.0, handle_sum_s=stats.handle_sum_s * d + seconds,
+        handle_sq_sum_s2=stats.handle_sq_sum_s2 * d + seconds * seconds)
+
+
+def lines_to_dial(inp: PacingInput) -> PacingPlan:
+    """Decide how many new lines to dial now for one campaign.
+
+    Args:
+        inp: the campaign's live state, measured stats and abandon ledger.
+
+    Returns:
+        The plan: lines covered by a free agent, lines dialed ahead (predictive only), the mode actually
+        used, and a one-sentence reason.
+    """
+    cap = max(0, inp.max_lines)
+    in_flight = len(inp.ringing_elapsed_s) + inp.answered_waiting
+    covered = min(cap, max(0, inp.agents_free - in_flight))
+    if inp.mode is DialMode.PREVIEW:
+        return PacingPlan(0, 0, DialMode.PREVIEW, "Preview mode: agents dial their own leads.")
+    if inp.mode is DialMode.PROGRESSIVE:
+        return PacingPlan(covered, 0, DialMode.PROGRESSIVE, _progressive_reason(inp, in_flight, covered, cap))
+    return _predictive(inp, in_flight, covered, cap)
+
+
+def _progressive_reason(inp: PacingInput, in_flight: int, covered: int, cap: int) -> str:
+    capped = " (capped by available lines)" if covered == cap and inp.agents_free - in_flight > cap else ""
+    return (f"Progressive: {inp.agents_free} free agents, {in_flight} lines in flight, so {covered} new "
+            f"lines{capped}.")
+
+
+def allowed_risk(budget: AbandonBudget) -> tuple[float, str]:
+    """Return the risk a line dialed ahead may take now (0 = act progressive), and why, from the ledger.
+
+    The risk is the probability that the line, if a person answers, finds no agent within 2 s.
+    """
+    tau = budget.target
+    if budget.live_today >= TODAY_MIN_LIVE and budget.rate_today > tau:
+        return 0.0, f"today's abandon rate {budget.rate_today:.1%} is over the {tau:.0%} target"
+    # Read the 30-day rate as if one more abandon were coming, shrunk toward a rate just under the target by
+    # LEDGER_PRIOR_LIVE imaginary answers: a young ledger then moves the throttle gently (a single early
+    # abandon does not slam it shut, a clean first hour does not open it wide), an old one speaks for itself.
+    prior_abandons = LEDGER_PRIOR_SHARE * tau * LEDGER_PRIOR_LIVE
+    shrunk = (budget.abandons_30d + 1 + prior_abandons) / (budget.live_30d + LEDGER_PRIOR_LIVE)
+    # ... but never below the ledger's own rate with that extra abandon, so the hold line is never crossed
+    pessimistic = max(shrunk, (budget.abandons_30d + 1) / (budget.live_30d + LEDGER_FLOOR_LIVE))
+    share = pessimistic / tau
+    if share >= RISK_CURVE[-1][0]:
+        if budget.live_30d < COLD_LIVE:
+            return 0.0, f"only {budget.live_30d} live answers in the 30-day ledger, too few to risk an abandon"
+        return 0.0, f"the 30-day abandon rate {budget.rate_30d:.1%} is close to the {tau:.0%} target"
+    risk = RISK_CURVE[0][1]
+    for (s0, r0), (s1, r1) in zip(RISK_CURVE, RISK_CURVE[1:]):
+        if s0 <= share < s1:  # log-linear between knots: a steady, smooth hand on the throttle
+            risk = r0 * (r1 / r0) ** ((share - s0) / (s1 - s0))
+    return risk, f"30-day abandon rate {budget.rate_30d:.1%} of {tau:.0%} allowed"
+
+
+@dataclass(frozen=True)
+class _Model:
+    answer_rate: float
+    checkpoints: tuple[float, ...]  # horizons t (s) at which answers and agents are compared
+    new_line: tuple[float, ...]  # P(a line dialed now is a live answer within t), per checkpoint
+    ringing: tuple[tuple[float, ...], ...]  # [elapsed bin][checkpoint]: same for a line ringing that long
+    handle_shape: int  # Erlang-k shape of handle time (1 = exponential)
+
+
+@lru_cache(maxsize=8)
+def _model(stats: DialStats) -> _Model:
+    p = stats.answer_rate
+    ans = _blend(stats.answer_hist, _PRIOR_ANSWER_HIST)
+    fail = _blend(stats.fail_hist, _PRIOR_FAIL_HIST)
+    s_ans, s_fail = _survival(ans), _survival(fail)
+    horizon = max(6.0, _percentile(ans, 0.99) + 1.0)
+    checkpoints = tuple(float(t) for t in range(CHECK_EVERY_S, int(horizon) + CHECK_EVERY_S, CHECK_EVERY_S))
+    new_line = tuple(p * (1.0 - _at(s_ans, t)) for t in checkpoints)
+    ringing = []
+    for b in range(N_BINS):
+        e = b + 0.5
+        alive = p * _at(s_ans, e) + (1 - p) * _at(s_fail, e)
+        if alive <= 1e-12:
+            ringing.append(tuple(0.0 for _ in checkpoints))
+            continue
+        ringing.append(tuple(p * (_at(s_ans, e) - _at(s_ans, e + t)) / alive for t in checkpoints))
+    cv = stats.handle_cv
+    shape = min(8, max(1, round(1.0 / (cv * cv)))) if cv > 0 else 8
+    return _Model(p, checkpoints, new_line, tuple(ringing), shape)
+
+
+def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> PacingPlan:
+    r, why = allowed_risk(inp.abandon)
+    if r == 0.0:
+        return PacingPlan(covered, 0, DialMode.PROGRESSIVE,
+                          f"Predictive held to progressive because {why}: "
+                          + _progressive_reason(inp, in_flight, covered, cap)[len("Progressive: "):])
+    m = _model(inp.stats)
+    counts: dict[int, int] = {}
+    for e in inp.ringing_elapsed_s:
+        b = min(N_BINS - 1, max(0, int(e)))
+        counts[b] = counts.get(b, 0) + 1
+    # Handle-time mean from completed handles plus the time busy agents have already spent (censored data):
+    # from completed calls alone, a young campaign would see only its short calls and expect agents back early.
+    s = inp.stats
+    handle_mean = ((s.handle_sum_s + PRIOR_HANDLE_S * PRIOR_HANDLES + sum(inp.busy_elapsed_s))
+                   / (s.handles + PRIOR_HANDLES))
+    frees = _expected_frees(inp.busy_elapsed_s, handle_mean, m)
+    busy = len(inp.busy_elapsed_s)
+    # For each checkpoint t: live answers expected by t from lines already out (and answers waiting).
+    base_d = []
+    for k in range(len(m.checkpoints)):
+        d = float(inp.answered_waiting)
+        for b, c in counts.items():
+            d += c * m.ringing[b][k]
+        base_d.append(d)
+    free_pmfs = [_binomial_pmf(busy, frees[k][0] / busy if busy else 0.0) for k in range(len(m.checkpoints))]
+
+    def fits(n: int) -> bool:
+        """Whether the n-th new line, if answered live, finds no agent with probability at most r."""
+        risk = 0.0
+        prev = 0.0
+        for k, a in enumerate(m.new_line):
+            w = (a - prev) / m.answer_rate  # share of its live answers arriving between checkpoints k-1 and k
+            prev = a
+            if w > 0.0:
+                risk += w * _p_no_agent(base_d[k] + (n - 1) * a, inp.agents_free, free_pmfs[k])
+        return risk <= r
+
+    # largest n in [covered, cap] that fits (fits is monotone in n); usually 0-2 lines, so search upwards
+    n = covered
+    if n < cap and fits(n + 1):
+        step = 1
+        while n + step <= cap and fits(n + step):
+            n += step
+            step *= 2
+        step //= 2
+        while step >= 1:
+            if n + step <= cap and fits(n + step):
+                n += step
+            step //= 2
+    ahead = n - covered
+    expected_live = sum(c * m.ringing[b][-1] for b, c in counts.items())
+    detail = {"answer_rate": round(m.answer_rate, 4), "dials_measured": round(inp.stats.dials, 1),
+              "expected_frees": round(frees[-1][0], 2), "expected_live_in_flight": round(expected_live, 2),
+              "risk": round(r, 4)}
+    reason = (f"Predictive: {inp.agents_free} free agents, {frees[-1][0]:.1f} expected to finish within "
+              f"{m.checkpoints[-1]:.0f} s, {len(inp.ringing_elapsed_s)} lines ringing (~{expected_live:.1f} live "
+              f"answers expected); answer rate {m.answer_rate:.0%}; {why}; so {n} new lines ({covered} for free "
+              f"agents, {ahead} ahead).")
+    return PacingPlan(covered, ahead, DialMode.PREDICTIVE, reason, detail)
+
+
+def _expected_frees(busy_elapsed: tuple[float, ...], handle_mean: float, m: _Model) -> list[tuple[float, float]]:
+    """Per checkpoint t: (expected agents finishing within t + grace, variance of that count)."""
+    out = []
+    if m.handle_shape == 1:  # memoryless: how long a call has lasted says nothing
+        n = len(busy_elapsed)
+        for t in m.checkpoints:
+            q = 1.0 - math.exp(-(t + GRACE_S) / handle_mean)
+            out.append((n * q, n * q * (1 - q)))
+        return out
+    theta = handle_mean / m.handle_shape
+    for t in m.checkpoints:
+        s, v = 0.0, 0.0
+        for e in busy_elapsed:
+            alive = _erlang_survival(e, m.handle_shape, theta)
+            q = 1.0 - _erlang_survival(e + t + GRACE_S, m.handle_shape, theta) / alive if alive > 1e-12 else 1.0
+            s += q
+            v += q * (1 - q)
+        out.append((s, v))
+    return out
+
+
+def _p_no_agent(live_mean: float, free_now: int, frees_pmf: tuple[float, ...]) -> float:
+    """P(D >= S): D ~ Poisson(live_mean) answers before ours, S = free_now + frees; ours then finds no agent."""
+    top = free_now + len(frees_pmf)
+    p = math.exp(-live_mean)
+    cdf = [0.0] * (top + 1)  # cdf[s] = P(D < s)
+    acc = 0.0
+    for s in range(top):
+        acc += p
+        cdf[s + 1] = acc
+        p *= live_mean / (s + 1)
+    return sum(w * (1.0 - cdf[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
+
+
+@lru_cache(maxsize=4096)
+def _binomial_pmf(n: int, q: float) -> tuple[float, ...]:
+    """P(j of n finish) for j = 0..n, cut where the tail is negligible."""
+    if n == 0 or q <= 0.0:
+        return (1.0,)
+    if q >= 1.0:
+        return (0.0,) * n + (1.0,)
+    out = []
+    p = (1 - q) ** n
+    acc = 0.0
+    ratio = q / (1 - q)
+    for j in range(n + 1):
+        out.append(p)
+        acc += p
+        if acc > 1 - 1e-7 and j >= n * q:
+            break
+        p *= (n - j) / (j + 1) * ratio
+    return tuple(out)
+
+
+def _erlang_survival(x: float, k: int, theta: float) -> float:
+    y = x / theta
+    term, total = 1.0, 1.0
+    for j in range(1, k):
+        term *= y / j
+        total += term
+    return math.exp(-y) * total
+
+
+def _blend(measured: tuple[float, ...], prior: tuple[float, ...]) -> tuple[float, ...]:
+    if not measured:
+        return prior
+    return tuple(a + b for a, b in zip(measured, prior))
+
+
+def _survival(hist: tuple[float, ...]) -> tuple[float, ...]:
+    """S[i] = share of the histogram at or beyond i seconds, for i = 0..N_BINS."""
+    total = sum(hist)
+    out = [0.0] * (N_BINS + 1)
+    acc = 0.0
+    for i in range(N_BINS - 1, -1, -1):
+        acc += hist[i]
+        out[i] = acc / total
+    return tuple(out)
+
+
+def _at(surv: tuple[float, ...], x: float) -> float:
+    if x <= 0:
+        return 1.0
+    if x >= N_BINS:
+        return 0.0
+    i = int(x)
+    f = x - i
+    return surv[i] * (1 - f) + surv[i + 1] * f
+
+
+def _percentile(hist: tuple[float, ...], q: float) -> float:
+    total = sum(hist)
+    acc = 0.0
+    for b, c in enumerate(hist):
+        if c > 0 and acc + c >= q * total:
+            return b + (q * total - acc) / c
+        acc += c
+    return float(N_BINS)
