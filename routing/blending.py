@@ -9,7 +9,12 @@ from routing.states import CallState
 
 
 def agents_for_outbound(state: RoutingState, members: Collection[int], now: datetime) -> int:
-    """Return how many of a campaign's free members the dialer may take now.
+    """Return how many of a campaign's free members the dialer may take now (see `outbound_agents`)."""
+    return len(outbound_agents(state, members, now))
+
+
+def outbound_agents(state: RoutingState, members: Collection[int], now: datetime) -> list[int]:
+    """Return the campaign's free members the dialer may take now, longest idle first.
 
     Inbound comes first: every waiting inbound caller reserves one free agent who could take them (a campaign
     member only when no one else can), so the dialer gets what is left.
@@ -20,7 +25,7 @@ def agents_for_outbound(state: RoutingState, members: Collection[int], now: date
         now: the current time, for skills that widen with the wait.
 
     Returns:
-        The number of campaign members the dialer may use for outbound calls right now.
+        The ids of the campaign members who may take an outbound call right now, longest idle first.
     """
     free = {a.id: a for a in state.agents.values() if a.is_free()}
     available_members = {aid for aid in members if aid in free}
@@ -34,4 +39,4 @@ def agents_for_outbound(state: RoutingState, members: Collection[int], now: date
         reserved = min(able, key=lambda aid: (aid in available_members, free[aid].idle_since, aid))
         del free[reserved]
         available_members.discard(reserved)
-    return len(available_members)
+    return sorted(available_members, key=lambda aid: (free[aid].idle_since, aid))

@@ -15,6 +15,7 @@ import heapq
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from routing.blending import outbound_agents
 from routing.model import Agent, Call, Divert, Diversion, RoutingState, within_calling_hours
 from routing.selection import Trace, choose, explain
 from routing.states import CallState, Presence, RoutingError, Work, next_call_state, next_work
@@ -127,9 +128,31 @@ class Tick:
     sid: str | None = None
 
 
+@dataclass(frozen=True)
+class OutboundAnswered:
+    """A person answered a campaign's call: connect a free campaign agent at once, or abandon the call.
+
+    There is no offer: the dialer placed the call for the campaign's agents, and a live person must reach
+    one within 2 s. Inbound callers who are waiting keep their claim on agents who could take them.
+    """
+
+    sid: str
+    queue: str  # the campaign's routing queue ("campaign:<id>"), whose wrap-up applies
+    members: frozenset[int]
+    preferred: tuple[int, ...] = ()  # e.g. the agent who owns the lead's callback, if free
+
+
+@dataclass(frozen=True)
+class OutboundMachine:
+    """The campaign's call reached an answering machine: free its agent, if one was connected."""
+
+    sid: str
+
+
 Event = (
     CallArrived | CallHungUp | OfferAccepted | OfferDeclined | OfferExpired | AgentLegFailed | AgentJoined
     | PresenceChanged | WrapUpFinished | CallbackRequested | CallbackUnanswered | ReleaseAgent | Tick
+    | OutboundAnswered | OutboundMachine
 )
 
 # ---------------------------------------------------------------- commands
@@ -201,9 +224,17 @@ class RecordTrace:
     trace: Trace
 
 
+@dataclass(frozen=True)
+class AbandonOutbound:
+    """No campaign agent was free for a person who answered: play the recorded message and book an abandon."""
+
+    sid: str
+    reason: str
+
+
 Command = (
     SendOffer | WithdrawOffer | DialAgent | DialCustomer | EndAgentLeg | StartWrapUp | DivertCall | ScheduleTick
-    | RecordTrace
+    | RecordTrace | AbandonOutbound
 )
 
 
@@ -455,6 +486,37 @@ def _release_agent(state: RoutingState, event: ReleaseAgent, now: datetime, comm
     return state.with_agent(_release(agent, "withdraw", now))
 
 
+def _outbound_answered(state: RoutingState, event: OutboundAnswered, now: datetime,
+                       commands: list[Command]) -> RoutingState:
+    if event.sid in state.calls:
+        return state  # the carrier repeated the answer webhook
+    usable = outbound_agents(state, event.members, now)
+    preferred = [aid for aid in event.preferred if aid in usable]
+    call = Call(sid=event.sid, queue=event.queue, arrived_at=now, state=CallState.CONNECTING)
+    if not usable:
+        commands.append(AbandonOutbound(event.sid, "no campaign agent was free"))
+        return state
+    agent = state.agents[(preferred or usable)[0]]
+    rule = "the lead's own agent" if preferred else "longest idle campaign agent"
+    agent = replace(agent, work=next_work(agent.work, "connect_outbound"), call_sid=call.sid, missed_offers=0,
+                    calls_today=agent.calls_today + 1)
+    state = state.with_agent(agent).with_call(replace(call, agent_id=agent.id))
+    commands.append(RecordTrace(explain(state, state.calls[call.sid], now, "connected", rule, chosen=agent.id)))
+    commands.append(DialAgent(agent.id, call.sid))
+    return state
+
+
+def _outbound_machine(state: RoutingState, event: OutboundMachine, now: datetime,
+                      commands: list[Command]) -> RoutingState:
+    call = state.calls.get(event.sid)
+    if call is None or call.state not in (CallState.CONNECTING, CallState.CONNECTED) or call.agent_id is None:
+        return state
+    agent = _agent(state, call.agent_id)
+    commands.append(EndAgentLeg(agent.id, call.sid))
+    state = state.with_agent(_release(agent, "withdraw", now))
+    return state.with_call(replace(call, state=next_call_state(call.state, "hang_up"), agent_id=None))
+
+
 def _tick(state: RoutingState, event: Tick, now: datetime, commands: list[Command]) -> RoutingState:
     if event.sid is not None:
         calls = [state.calls[event.sid]] if event.sid in state.calls else []
@@ -483,6 +545,8 @@ _HANDLERS = {
     CallbackUnanswered: _callback_unanswered,
     ReleaseAgent: _release_agent,
     Tick: _tick,
+    OutboundAnswered: _outbound_answered,
+    OutboundMachine: _outbound_machine,
 }
 
 

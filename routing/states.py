@@ -44,6 +44,7 @@ class CallState(StrEnum):
 
 WORK_TRANSITIONS: dict[tuple[Work, str], Work] = {
     (Work.IDLE, "offer"): Work.OFFERED,
+    (Work.IDLE, "connect_outbound"): Work.ON_CALL,  # a campaign's call answered by a person: no offer
     (Work.OFFERED, "accept"): Work.ON_CALL,
     (Work.OFFERED, "decline"): Work.IDLE,
     (Work.OFFERED, "expire"): Work.IDLE,
