@@ -101,10 +101,27 @@ class AgentNamespace(Namespace):
         me = self._me().id
         return _result(lambda: agent_flows.hang_up(self.services, me, _field(data, "call_sid")))
 
+    def on_preview_dial(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.dial_preview(self.services, me, _lead_id(data)))
+
+    def on_preview_skip(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.skip_preview(self.services, me, _lead_id(data)))
+
     def on_wrap_up(self, data):
         me = self._me().id
         return _result(lambda: agent_flows.finish_wrap_up(
-            self.services, me, _field(data, "call_sid"), _field(data, "disposition"), _field(data, "note")))
+            self.services, me, _field(data, "call_sid"), _field(data, "disposition"), _field(data, "note"),
+            data.get("answers") if isinstance(data, dict) else None,
+            data.get("callback") if isinstance(data, dict) else None))
+
+
+def _lead_id(data) -> int:
+    value = data.get("lead_id") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FlowError("lead_id must be a whole number", 400)
+    return value
 
 
 class SupervisorNamespace(Namespace):

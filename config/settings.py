@@ -40,12 +40,15 @@ class Settings:
     console_grace_s: int = 30  # after a console disconnects, how long before its agent is logged off
     socketio_channel: str = "switchboard"
     rq_queue: str = "switchboard"
+    handoff_url: str | None = None  # where qualified leads go when their territory names no webhook
+    handoff_secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key signing handoff webhooks
+    dial_cps: float = 1.0  # calls the dialer may place per second on the Twilio account (Twilio's default cap is 1)
 
     def __repr__(self) -> str:  # secrets masked, everything else shown
         shown = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("secret_key", "twilio_auth_token") and value:
+            if f.name in ("secret_key", "twilio_auth_token", "handoff_secret") and value:
                 value = "***"
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
@@ -117,7 +120,19 @@ def _seconds(variable: str, value: str) -> int:
     return int(value)
 
 
+def _calls_per_second(variable: str, value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate <= 30:
+        raise SettingsError(variable, f"expected calls per second above 0 and at most 30, got {value!r}")
+    return rate
+
+
 _PARSERS = {
+    "dial_cps": _calls_per_second,
+    "handoff_url": lambda v, x: _url(v, x, ("http", "https")),
     "calling_hours": _hours,
     "console_grace_s": _seconds,
     "database_url": _database_url,

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from campaigns import preview
+from campaigns.screening import screened
 from hub.consoles import console_closed, has_console
 from hub.customers import add_entry
 from hub.db import transaction
 from hub.effects import push, route
 from hub.errors import FlowError
-from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg
+from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg
 from hub.services import Services
 from routing import engine
 from routing.states import FINAL_STATUSES, Presence, RoutingError
@@ -62,9 +64,10 @@ def hang_up(services: Services, agent_id: int, call_sid: str) -> None:
         services.telephony.hang_up(sid)
 
 
-def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "") -> None:
+def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "",
+                   answers: dict | None = None, callback: dict | None = None) -> None:
     """Record the call's disposition and note on the customer's timeline and end the agent's wrap-up."""
-    if disposition not in DISPOSITIONS:
+    if disposition not in (*DISPOSITIONS, *CAMPAIGN_DISPOSITIONS):
         raise FlowError(f"choose a disposition: one of {', '.join(DISPOSITIONS)}", 400)
     note = (note or "").strip()[:2000]
     now = services.clock()
@@ -72,6 +75,9 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
         call = session.scalar(select(Call).where(Call.sid == call_sid))
         if call is None or call.agent_id != agent_id or call.connected_at is None:
             raise FlowError("that call was not yours")
+        allowed = CAMPAIGN_DISPOSITIONS if call.campaign_id else DISPOSITIONS
+        if disposition not in allowed:
+            raise FlowError(f"choose a disposition: one of {', '.join(allowed)}", 400)
         if call.routing_state != "ended":
             raise FlowError("the call is still in progress")
         if call.disposition is not None:
@@ -82,6 +88,14 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
             summary = f"Disposition: {disposition}" + (f". {note[:200]}" if note else "")
             add_entry(session, call.customer_id, "disposition", summary, now, call=call, agent_id=agent_id,
                       details={"disposition": disposition, "note": note or None})
+        handoff_id = None
+        if call.campaign_id:
+            handoff_id = screened(session, call, disposition, note, now,
+                                  answers=answers if isinstance(answers, dict) else None,
+                                  callback=callback if isinstance(callback, dict) else None,
+                                  handoff_url=services.settings.handoff_url, region=services.settings.default_region)
+    if handoff_id is not None:
+        services.jobs.now("campaigns.tasks.send_handoff", handoff_id)
     _decide(services, engine.WrapUpFinished(agent_id, call_sid), now)
 
 
@@ -112,3 +126,17 @@ def log_out(services: Services, agent_id: int) -> None:
         change_presence(services, agent_id, "offline")
     except FlowError:
         log.warning("could not set agent %s offline at logout", agent_id)
+
+
+def dial_preview(services: Services, agent_id: int, lead_id: int) -> None:
+    """The agent dials the lead they preview (preview mode); the answered call comes to them."""
+    try:
+        preview.dial(services, agent_id, lead_id)
+    finally:
+        push(services, {agent_id})
+
+
+def skip_preview(services: Services, agent_id: int, lead_id: int) -> None:
+    """The agent skips the lead they preview; the next pacing step shows them another."""
+    preview.skip(services, agent_id, lead_id)
+    push(services, {agent_id})

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.call_flows import agent_joined as campaign_agent_joined
+from campaigns.call_flows import leg_ended as campaign_leg_ended
 from hub.customers import add_entry, identify_caller
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
@@ -185,6 +187,8 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
         return None
     if call.leg == Leg.CALLBACK.value:
         return _callback_leg_ended(session, call, answered and call.status == "completed", now, config)
+    if call.campaign_id is not None:
+        return campaign_leg_ended(session, call, ended_at, now, config)
     if call.queue_id is None:
         return None
     stored = decide_and_store(session, engine.CallHungUp(call.sid), now, config)
@@ -258,6 +262,8 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
         parent = session.scalar(select(Call).where(Call.sid == leg.parent_sid))
         if parent is not None and parent.routing_state == "connected" and parent.connected_at is None:
             parent.connected_at = event.occurred_at or now
+            if parent.campaign_id is not None:
+                campaign_agent_joined(session, parent, now)
     if stored is not None:
         carry_out(services, stored)
     return "applied"

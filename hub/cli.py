@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from campaigns.cli import add_commands as add_campaign_commands
 from config.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("hub")
@@ -32,13 +33,21 @@ def cmd_worker(args) -> int:
     from rq import Worker
     from rq.serializers import JSONSerializer
 
+    from campaigns.tasks import schedule_reconcile
     from hub import tasks
+    from hub.jobs import break_dead_scheduler_lock
     from hub.services import build_services
 
     services = build_services(_settings())
     tasks.install(services)
     tasks.schedule_sweep(services, services.clock())
-    worker = Worker([services.jobs.queue], connection=services.redis, serializer=JSONSerializer)
+    schedule_reconcile(services, services.clock())
+    if break_dead_scheduler_lock(services.redis, services.jobs.queue.name):
+        log.warning("freed the scheduler lock of a worker that died on this host")
+    # retry the scheduler lock every 10 s (RQ's default is 10 minutes), so timers survive a dead worker; an
+    # idle worker wakes from waiting for jobs every worker_ttl - 15 s to do it (RQ's default: 405 s)
+    worker = Worker([services.jobs.queue], connection=services.redis, serializer=JSONSerializer,
+                    maintenance_interval=10, worker_ttl=25)
     worker.work(with_scheduler=True, logging_level="WARNING")
     return 0
 
@@ -211,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("csv")
     p.add_argument("--region", help="region for numbers without a country code (default: settings)")
     p.set_defaults(func=cmd_customers_import)
+    add_campaign_commands(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
 """`python -m hub demo`: the whole hub on embedded defaults, with demo data and simulated calls flowing.
 
-It creates a SQLite database with queues, agents (most of them simulated) and customers with history,
-then runs the web server, one RQ worker and the carrier simulator as child processes until Ctrl-C.
+It creates a SQLite database with queues, agents (most of them simulated), customers with history and a
+running outbound screening campaign, then runs the web server, one RQ worker and the carrier simulator as
+child processes until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -79,12 +80,63 @@ def seed(database_url: str, rng: random.Random, customers: int = 200) -> dict:
             session.flush()
             for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4])):
                 _past_call(session, rng, customer, queues, agents, now)
+        _seed_campaign(session, rng, agents, numbers, now)
     engine.dispose()
     return {
         "queue_numbers": [number for _, number, _ in QUEUES],
         "caller_numbers": numbers + [f"+1737555{n:04d}" for n in range(40)],  # some callers are new
         "agents": [{"login": f"sim{i:02d}", "password": DEMO_PASSWORD} for i in range(1, len(SIM_SKILLS) + 1)],
     }
+
+
+# lead numbers spread over many time zones, so that at any hour some may be called and the wallboard shows
+# why the others may not (each pattern gets a running number; invalid ones are dropped)
+LEAD_NUMBER_PATTERNS = ["+1212555{:04d}", "+1312555{:04d}", "+1303555{:04d}", "+1415555{:04d}",
+                        "+1907555{:04d}", "+1808555{:04d}", "+4420794{:05d}", "+8131234{:04d}"]
+DEMO_SCRIPT = {
+    "questions": [{"key": "homeowner", "text": "Do you own your home?", "type": "yes_no"},
+                  {"key": "bill", "text": "Monthly electricity bill (USD)", "type": "number"},
+                  {"key": "roof", "text": "Roof type", "type": "choice", "options": ["tile", "shingle", "flat", "other"]}],
+    "qualify": [{"key": "homeowner", "equals": "yes"}, {"key": "bill", "min": 100},
+                {"key": "roof", "in": ["tile", "shingle"]}],
+}
+
+
+def _seed_campaign(session, rng: random.Random, agents, customer_numbers: list[str], now) -> None:
+    """A running progressive screening campaign worked by alice, bob and three simulated agents."""
+    import phonenumbers
+
+    from campaigns.models import Campaign, CampaignAgent, DncEntry, Lead, RegistryExtract
+
+    campaign = Campaign(
+        name="Solar screening", status="running", mode="progressive", caller_id="+14155550199",
+        schedule={"timezone": "UTC", "days": list(range(7)), "start": "00:00", "end": "23:59"},
+        script=DEMO_SCRIPT, wrap_up_s=20, abandon_message="This is Sunny Roofs calling from 415 555 0199. "
+        "Sorry we missed you; we will try again later, or call us back at 415 555 0199.",
+        territories={"NY": {"rep": "Nina Field"}, "*": {"rep": "Pat Field"}},
+        cost_per_lead=0.25, cost_per_minute=0.014, cost_per_agent_hour=22.0)
+    session.add(campaign)
+    extract = RegistryExtract(extract_date=now.date(), rows=3)
+    session.add(extract)
+    session.flush()
+    for agent in agents:
+        if agent.login in ("alice", "bob") or agent.login in ("sim01", "sim03", "sim06"):
+            session.add(CampaignAgent(campaign_id=campaign.id, agent_id=agent.id))
+    leads = []
+    for i in range(300):
+        number = LEAD_NUMBER_PATTERNS[i % len(LEAD_NUMBER_PATTERNS)].format(1000 + i)
+        if phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            leads.append(Lead(campaign_id=campaign.id, phone=number, first_name=rng.choice(FIRST),
+                              last_name=rng.choice(LAST), list_name=rng.choice(["spring-fair", "web-form"]),
+                              priority=rng.choice([0, 0, 0, 1])))
+    owners = dict(session.query(CustomerPhone.number, CustomerPhone.customer_id)
+                  .filter(CustomerPhone.number.in_(customer_numbers[:20])))
+    for number in customer_numbers[:20]:  # existing customers: their timelines show every attempt
+        leads.append(Lead(campaign_id=campaign.id, phone=number, list_name="customers", customer_id=owners[number]))
+    session.add_all(leads)
+    for lead in leads[5:8]:  # opted out, and on the national registry
+        session.add(DncEntry(phone=lead.phone, source="internal", reason="asked not to be called"))
+        session.add(DncEntry(phone=lead.phone[:-1] + "9", source="registry", extract_id=extract.id))
 
 
 def _past_call(session, rng: random.Random, customer: Customer, queues, agents, now) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from campaigns.openapi import campaign_paths
+
 
 def _op(summary: str, role: str | None, params: list[dict] | None = None, body: dict | None = None,
         ok: str = "OK") -> dict[str, Any]:
@@ -56,5 +58,6 @@ def openapi_document() -> dict[str, Any]:
             "/calls/{sid}/trace": {"get": _op(
                 "Every routing decision about a call: candidates, who was skipped and why, the deciding rule",
                 "agent", [_path_id("sid", "string")])},
+            **campaign_paths(),
         },
     }

@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.models import Campaign
 from hub.db import lock_routing
 from hub.models import Agent as AgentRow
 from hub.models import AgentSkill
@@ -65,6 +66,19 @@ def queue_rules(q: QueueRow) -> engine.QueueRules:
     )
 
 
+def campaign_queue(campaign_id: int) -> str:
+    """The routing queue of a campaign's answered calls (its wrap-up applies; nobody waits in it)."""
+    return f"campaign:{campaign_id}"
+
+
+def _campaign_rules(session: Session) -> dict[str, engine.QueueRules]:
+    return {
+        campaign_queue(cid): engine.QueueRules(name=campaign_queue(cid), skills={},
+                                               wrap_up=timedelta(seconds=wrap_up_s))
+        for cid, wrap_up_s in session.execute(select(Campaign.id, Campaign.wrap_up_s))
+    }
+
+
 def _calls_today(session: Session, now: datetime) -> dict[int, int]:
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = session.execute(
@@ -82,6 +96,7 @@ def load_state(session: Session, now: datetime, config: engine.RoutingConfig) ->
     """
     queue_rows = list(session.scalars(select(QueueRow)))
     queues = {q.name: queue_rules(q) for q in queue_rows}
+    queues.update(_campaign_rules(session))
     last_chosen = {q.name: q.last_agent_id for q in queue_rows if q.last_agent_id is not None}
     calls_today = _calls_today(session, now)
     skills: dict[int, dict[str, int]] = {}
@@ -109,7 +124,7 @@ def load_state(session: Session, now: datetime, config: engine.RoutingConfig) ->
     calls = {
         row.sid: engine.Call(
             sid=row.sid,
-            queue=row.name,
+            queue=row.name if row.name is not None else campaign_queue(row.campaign_id),
             arrived_at=row.created_at,
             state=CallState(row.routing_state),
             agent_id=row.agent_id,
@@ -121,11 +136,12 @@ def load_state(session: Session, now: datetime, config: engine.RoutingConfig) ->
             zones=tuple(row.customer_zones or ()),
         )
         for row in session.execute(
-            select(CallRow.sid, QueueRow.name, CallRow.created_at, CallRow.routing_state, CallRow.agent_id,
-                   CallRow.offer_expires_at, CallRow.tried_agent_ids, CallRow.priority_s,
+            select(CallRow.sid, QueueRow.name, CallRow.campaign_id, CallRow.created_at, CallRow.routing_state,
+                   CallRow.agent_id, CallRow.offer_expires_at, CallRow.tried_agent_ids, CallRow.priority_s,
                    CallRow.preferred_agent_ids, CallRow.callback, CallRow.customer_zones)
-            .join(QueueRow, CallRow.queue_id == QueueRow.id)
-            .where(CallRow.leg == Leg.CUSTOMER.value, CallRow.routing_state.in_(ACTIVE_CALL_STATES)))
+            .outerjoin(QueueRow, CallRow.queue_id == QueueRow.id)
+            .where(CallRow.leg == Leg.CUSTOMER.value, CallRow.routing_state.in_(ACTIVE_CALL_STATES),
+                   (CallRow.queue_id.is_not(None)) | (CallRow.campaign_id.is_not(None))))
     }
     return engine.RoutingState(agents=agents, calls=calls, queues=queues, config=config, last_chosen=last_chosen)
 

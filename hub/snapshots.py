@@ -7,8 +7,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.models import Campaign, CampaignStatus
+from campaigns.preview import preview_view
+from campaigns.screening import lead_view
+from campaigns.stats import campaign_summary
 from hub.customers import customer_card
-from hub.models import BREAK_REASONS, DISPOSITIONS, Agent, Call, Leg, Queue, RoutingTrace
+from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg, Queue, RoutingTrace
 from hub.routing_store import ACTIVE_CALL_STATES
 
 
@@ -36,7 +40,11 @@ def agent_dict(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _call_view(session: Session, call: Call) -> dict[str, Any]:
+def _call_view(session: Session, call: Call, now: datetime) -> dict[str, Any]:
+    outbound = lead_view(session, call, now) if call.campaign_id else None
+    card = customer_card(session, call.customer, call.to_number if outbound else call.from_number)
+    if outbound and call.customer is None:
+        card.update(name=outbound["lead"]["name"] or "New lead", custom_fields=outbound["lead"]["custom_fields"])
     return {
         "call_sid": call.sid,
         "queue": call.queue.name if call.queue else None,
@@ -47,7 +55,8 @@ def _call_view(session: Session, call: Call) -> dict[str, Any]:
         "wrap_up_until": _iso(call.wrap_up_until),
         "duration": call.duration_s,
         "disposition": call.disposition,
-        "customer": customer_card(session, call.customer, call.from_number),
+        "customer": card,
+        "outbound": outbound,
     }
 
 
@@ -75,14 +84,15 @@ def agent_state(session: Session, agent_id: int, now: datetime) -> dict[str, Any
             "customer": customer_card(session, current.customer, current.from_number),
         }
     elif current is not None:
-        call = _call_view(session, current)
+        call = _call_view(session, current, now)
     data = agent_dict(agent)
     data["calls_today"] = calls_today(session, agent.id, now)
     return {
         "agent": data,
         "offer": offer,
         "call": call,
-        "dispositions": list(DISPOSITIONS),
+        "dispositions": list(CAMPAIGN_DISPOSITIONS if current is not None and current.campaign_id else DISPOSITIONS),
+        "preview": preview_view(session, agent.id, now) if agent.work == "idle" and current is None else None,
         "break_reasons": list(BREAK_REASONS),
         "server_time": now.isoformat(),
     }
@@ -149,13 +159,18 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
         row["calls_today"] = sum(1 for c in today if c.agent_id == a.id and c.connected_at is not None)
         agent_rows.append(row)
     reasons = _latest_reasons(session, [c.sid for c in live])
+    campaign_rows = list(session.scalars(select(Campaign).order_by(Campaign.name)))
+    campaign_names = {c.id: c.name for c in campaign_rows}
     calls = [{
         "call_sid": c.sid,
         "reason": reasons.get(c.sid),
-        "queue": c.queue.name if c.queue else None,
+        "queue": c.queue.name if c.queue else campaign_names.get(c.campaign_id),
+        "campaign": campaign_names.get(c.campaign_id),
         "customer_name": c.customer.name if c.customer else "Withheld number",
         "state": c.routing_state,
         "agent": c.agent.name if c.agent else None,
         "since": _iso(c.created_at),
     } for c in live]
-    return {"queues": queues, "agents": agent_rows, "calls": calls, "server_time": now.isoformat()}
+    campaigns = [campaign_summary(session, c, now) for c in campaign_rows if c.status != CampaignStatus.STOPPED.value]
+    return {"queues": queues, "agents": agent_rows, "calls": calls, "campaigns": campaigns,
+            "server_time": now.isoformat()}

@@ -33,6 +33,11 @@ def _current() -> Services:
     return _services
 
 
+def current_services() -> Services:
+    """This worker process's services (for other domains' jobs)."""
+    return _current()
+
+
 def _decide(event: engine.Event) -> None:
     route(_current(), event)
 
@@ -54,15 +59,23 @@ def sweep() -> None:
     """Repair stuck states, then schedule the next sweep (one schedule however many workers run)."""
     from hub.sweeper import sweep as run_sweep
 
+    from campaigns.tasks import ensure_reconcile
+
     services = _current()
     try:
         run_sweep(services)
+        ensure_reconcile(services)
     finally:
         schedule_sweep(services, services.clock() + SWEEP_EVERY)
 
 
 def schedule_sweep(services: Services, when: datetime) -> None:
     services.jobs.at(when, "hub.tasks.sweep", job_id="sweeper")
+
+
+def ensure_sweep(services: Services) -> None:
+    """Schedule the sweeper unless it is already scheduled or running (its chain died with a killed worker)."""
+    services.jobs.ensure(services.clock() + SWEEP_EVERY, "hub.tasks.sweep", job_id="sweeper")
 
 
 def log_off_if_gone(agent_id: int) -> None:

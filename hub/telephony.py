@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -21,7 +22,15 @@ PROGRESS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 class TelephonyError(RuntimeError):
-    """The carrier refused or failed a request."""
+    """The carrier refused or failed a request.
+
+    `rejected` is True when the carrier answered with a 4xx: the request certainly had no effect. Otherwise
+    (a 5xx, a timeout, a lost connection) it may or may not have been carried out.
+    """
+
+    def __init__(self, message: str, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 class LocalPeerHttpClient(TwilioHttpClient):
@@ -77,7 +86,9 @@ class Telephony:
                 timeout=timeout,
                 **extra,
             )
-        except (TwilioRestException, TwilioException, OSError) as exc:
+        except TwilioRestException as exc:
+            raise TelephonyError(f"placing a call failed: {exc}", rejected=400 <= exc.status < 500) from exc
+        except (TwilioException, OSError) as exc:
             raise TelephonyError(f"placing a call failed: {exc}") from exc
         return PlacedCall(sid=call.sid, status=str(call.status))
 
@@ -98,6 +109,14 @@ class Telephony:
             self._client.calls(call_sid).update(url=voice_url, method="POST")
         except (TwilioRestException, TwilioException, OSError) as exc:
             raise TelephonyError(f"redirecting {call_sid} failed: {exc}") from exc
+
+    def find_calls(self, to: str, from_: str, since: datetime) -> list[PlacedCall]:
+        """Calls to `to` from `from_` created since `since` (to settle an intent whose REST answer was lost)."""
+        try:
+            calls = self._client.calls.list(to=to, from_=from_, start_time_after=since, limit=20)
+        except (TwilioRestException, TwilioException, OSError) as exc:
+            raise TelephonyError(f"listing calls failed: {exc}") from exc
+        return [PlacedCall(sid=call.sid, status=str(call.status)) for call in calls]
 
     def fetch_status(self, call_sid: str) -> str | None:
         """Return the carrier's current status of a leg, or None if it does not know the leg."""

@@ -116,7 +116,7 @@ class AgentBot:
             delay = min(delay * 2, 10.0)
 
     # ---- protocol --------------------------------------------------------------------------------
-    def _emit(self, event: str, data: dict[str, Any]) -> None:
+    def _emit(self, event: str, data: dict[str, Any], on_refused=None) -> None:
         sio = self._sio
         if sio is None:
             log.info("bot %s: not connected, %s dropped", self.account.login, event)
@@ -128,6 +128,8 @@ class AgentBot:
             if not (isinstance(answer, dict) and answer.get("ok")):
                 error = answer.get("error") if isinstance(answer, dict) else answer
                 log.warning("bot %s: %s refused: %s", self.account.login, event, error)
+                if on_refused is not None:
+                    on_refused()
 
         try:
             sio.emit(event, data, namespace=NAMESPACE, callback=ack)
@@ -174,8 +176,27 @@ class AgentBot:
                 disposition = _disposition_value(self.rng.choice(choices)) if choices else None
                 note = self.rng.choice(NOTES)
                 delay = self.rng.uniform(*self.wrap_delay)
+                answers = self._screening_answers(call.get("outbound"))
+                # answers that do not qualify get "qualified" refused: then the lead was not interested
+                fallback = {"call_sid": sid, "disposition": "not_interested", "note": note, "answers": answers}
                 self.scheduler.call_later(delay, lambda: self._emit(
-                    "wrap_up", {"call_sid": sid, "disposition": disposition, "note": note}))
+                    "wrap_up", {"call_sid": sid, "disposition": disposition, "note": note, "answers": answers},
+                    on_refused=(lambda: self._emit("wrap_up", fallback)) if disposition == "qualified" else None))
+
+    def _screening_answers(self, outbound: dict[str, Any] | None) -> dict[str, Any]:
+        """Answer a campaign call's screening questions at random, as a lead might."""
+        answers: dict[str, Any] = {}
+        for question in ((outbound or {}).get("script") or {}).get("questions", []):
+            kind = question.get("type")
+            if kind == "yes_no":
+                answers[question["key"]] = self.rng.choice(["yes", "no"])
+            elif kind == "choice" and question.get("options"):
+                answers[question["key"]] = self.rng.choice(question["options"])
+            elif kind == "number":
+                answers[question["key"]] = self.rng.randint(0, 400)
+            else:
+                answers[question["key"]] = "ok"
+        return answers
 
 
 class BotSwarm:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -64,6 +65,19 @@ def create_app(carrier: Carrier, validator: SpecValidator) -> Flask:
         with carrier.lock:
             leg = carrier.create_call(form)
             return jsonify(leg.resource()), 201
+
+    @app.get(f"{ACCOUNT}/Calls.json")
+    def list_calls(account_sid: str):
+        args = request.args
+        since = args.get("StartTime>")
+        after = parsedate_or_iso(since) if since else None
+        with carrier.lock:
+            legs = [
+                leg for leg in carrier.legs.values()
+                if (not args.get("To") or leg.to == args["To"]) and (not args.get("From") or leg.from_ == args["From"])
+                and (after is None or (leg.start_time or leg.date_created) >= after)
+            ]
+            return jsonify(_page("calls", [leg.resource() for leg in legs], request.full_path))
 
     @app.get(f"{ACCOUNT}/Calls/<call_sid>.json")
     def fetch_call(account_sid: str, call_sid: str):
@@ -163,6 +177,12 @@ def create_app(carrier: Carrier, validator: SpecValidator) -> Flask:
         return jsonify({"ok": True})
 
     return app
+
+
+def parsedate_or_iso(raw: str) -> datetime:
+    """Twilio's list filters take a date or an ISO 8601 moment."""
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _page(key: str, items: list[dict[str, Any]], uri: str) -> dict[str, Any]:

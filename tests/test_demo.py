@@ -58,6 +58,16 @@ def test_demo_runs_the_whole_hub_with_simulated_calls_and_stops_cleanly_on_ctrl_
         assert customers == 200 and simulated >= 5
         # simulated callers are answered by simulated agents, who wrap up with a disposition
         wait_until(lambda: counts()[2] >= 2, seconds=60, message="simulated calls answered and dispositioned")
+
+        def outbound():
+            with engine.connect() as conn:
+                return conn.execute(text(
+                    "SELECT (SELECT count(*) FROM dial_attempts WHERE outcome IS NOT NULL),"
+                    " (SELECT count(*) FROM leads WHERE skip_code IS NOT NULL)")).one()
+
+        # the running screening campaign dials leads inside their calling window and says why not the rest
+        wait_until(lambda: outbound()[0] >= 2 and outbound()[1] >= 1, seconds=60,
+                   message="the demo campaign's calls settled and its skipped leads explained")
         token = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
                               json={"login": "alice", "password": "switchboard"}, timeout=10)
         assert token.status_code == 200

@@ -110,3 +110,36 @@ def callback_cancelled() -> str:
     response.say("Sorry, we could not connect you to an agent just now. We will try again. Goodbye.")
     response.hangup()
     return str(response)
+
+
+def connect_lead(conference: str, wait_url: str, conference_url: str) -> str:
+    """A campaign's lead answered and an agent is on the way: into the call's conference, in silence."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=False,
+        end_conference_on_exit=True,
+        beep=False,
+        wait_url=wait_url,
+        wait_method="POST",
+        status_callback=conference_url,
+        status_callback_event=CONFERENCE_EVENTS,
+    )
+    response.append(dial)
+    return str(response)
+
+
+def message_then_hang_up(message: str) -> str:
+    """The recorded identification message (abandoned call) or a machine message, then goodbye."""
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.hangup()
+    return str(response)
+
+
+def silence() -> str:
+    response = VoiceResponse()
+    response.pause(length=30)
+    return str(response)

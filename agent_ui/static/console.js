@@ -21,6 +21,7 @@
     connected: false,
     pending: new Set(),
     wrapupSid: null, // call the wrap-up draft belongs to; a new call starts a fresh draft
+    scriptSid: null, // call the screening form was built for
   };
   let socket = null;
   const { parseTime, formatDuration, el, humanize } = window.Switchboard;
@@ -112,12 +113,16 @@
     $('offer').hidden = !offer;
     $('call').hidden = !onCall;
     $('wrapup').hidden = !wrapping;
-    $('idle').hidden = Boolean(offer || onCall || wrapping);
+    const previewing = Boolean(s.preview) && !offer && !onCall && !wrapping;
+    $('preview').hidden = !previewing;
+    if (previewing) renderPreview(s.preview);
+    $('idle').hidden = Boolean(offer || onCall || wrapping || previewing);
     if (offer) renderOffer(offer);
     if (onCall) renderCall(call);
     if (wrapping) renderWrapup(s);
     if (!$('idle').hidden) $('idle-message').textContent = idleMessage(agent);
-    const customer = offer ? offer.customer : (onCall || wrapping ? call.customer : null);
+    renderScript((onCall || wrapping) && call.outbound ? call : null);
+    const customer = offer ? offer.customer : (onCall || wrapping ? call.customer : (previewing ? s.preview.customer : null));
     renderCustomer(customer);
     document.title = offer ? `Incoming call — ${offer.queue} · Switchboard` : 'Console · Switchboard';
   }
@@ -137,7 +142,7 @@
   }
 
   function renderCall(call) {
-    $('call-queue').textContent = call.queue;
+    $('call-queue').textContent = call.outbound ? `${call.outbound.campaign} (outbound)` : call.queue;
     $('btn-hangup').disabled = !view.connected || view.pending.has('hang_up');
   }
 
@@ -145,15 +150,87 @@
     const { call } = s;
     if (view.wrapupSid !== call.call_sid) resetWrapupForm(call.call_sid);
     syncOptions($('disposition'), s.dispositions, 'Choose…');
+    const outbound = call.outbound;
+    $('callback-fields').hidden = !(outbound && $('disposition').value === 'callback');
+    $('callback-zone').textContent = (outbound && outbound.zone) || 'unknown';
     $('wrapup-duration').textContent =
       call.duration === null || call.duration === undefined ? '' : `Call lasted ${formatDuration(call.duration)}`;
     $('btn-finish').disabled = !view.connected || view.pending.has('wrap_up');
+  }
+
+  function renderPreview(preview) {
+    const blocked = !view.connected || view.pending.has('preview_dial') || view.pending.has('preview_skip');
+    $('preview-campaign').textContent = preview.campaign;
+    const lead = preview.lead;
+    $('preview-lead').textContent =
+      `${lead.name || 'Lead'} · ${lead.phone}${lead.state ? ` · ${lead.state}` : ''} · attempt ${lead.attempt}`;
+    const questions = (preview.script && preview.script.questions) || [];
+    $('preview-questions').replaceChildren(...questions.map((q) => el('li', null, q.text || humanize(q.key))));
+    $('btn-preview-dial').disabled = blocked;
+    $('btn-preview-skip').disabled = blocked;
+  }
+
+  /* The screening script of a campaign call: built once per call, so answers being typed survive pushes. */
+  function renderScript(call) {
+    const panel = $('script');
+    panel.hidden = !call;
+    if (!call) {
+      view.scriptSid = null;
+      return;
+    }
+    if (view.scriptSid === call.call_sid) return;
+    view.scriptSid = call.call_sid;
+    const { campaign, lead, script } = call.outbound;
+    $('script-campaign').textContent = campaign;
+    $('script-lead').textContent =
+      `${lead.name || 'Lead'} · ${lead.phone}${lead.state ? ` · ${lead.state}` : ''} · attempt ${lead.attempt}`;
+    const questions = (script && script.questions) || [];
+    $('script-questions').replaceChildren(...questions.map((q) => questionField(q, (lead.answers || {})[q.key])));
+  }
+
+  function questionField(question, answer) {
+    const wrap = el('div', 'script-question');
+    const id = `answer-${String(question.key).replace(/[^A-Za-z0-9_-]/g, '-')}`;
+    const label = el('label', null, question.text || humanize(question.key));
+    label.htmlFor = id;
+    let input;
+    if (question.type === 'yes_no' || question.type === 'choice') {
+      input = el('select');
+      const options = question.type === 'yes_no' ? ['yes', 'no'] : (question.options || []);
+      input.append(el('option', null, 'Choose…'));
+      input.firstChild.value = '';
+      options.forEach((option) => {
+        const item = el('option', null, humanize(String(option)));
+        item.value = String(option);
+        input.append(item);
+      });
+    } else {
+      input = el('input');
+      input.type = question.type === 'number' ? 'number' : 'text';
+    }
+    input.id = id;
+    input.name = question.key;
+    input.dataset.kind = question.type || 'text';
+    if (answer !== undefined && answer !== null) input.value = String(answer);
+    wrap.append(label, input);
+    return wrap;
+  }
+
+  function scriptAnswers() {
+    const answers = {};
+    document.querySelectorAll('#script-questions [name]').forEach((input) => {
+      if (input.value === '') return;
+      answers[input.name] = input.dataset.kind === 'number' ? Number(input.value) : input.value;
+    });
+    return answers;
   }
 
   function resetWrapupForm(callSid) {
     view.wrapupSid = callSid;
     $('disposition').value = '';
     $('disposition').removeAttribute('aria-invalid');
+    $('callback-at').value = '';
+    $('callback-owner').value = 'me';
     $('note').value = '';
   }
 
@@ -318,6 +395,11 @@
     return holder ? holder.call_sid : null;
   }
 
+  function currentLead() {
+    const s = view.snapshot;
+    return s && s.preview ? s.preview.lead_id : null;
+  }
+
   function setPresence(presence, reason) {
     act('set_presence', { presence, reason: reason || null });
   }
@@ -339,7 +421,9 @@
       return;
     }
     $('disposition').removeAttribute('aria-invalid');
-    if (sid) act('wrap_up', { call_sid: sid, disposition, note: $('note').value.trim() });
+    const payload = { call_sid: sid, disposition, note: $('note').value.trim(), answers: scriptAnswers() };
+    if (!$('callback-fields').hidden) payload.callback = { at: $('callback-at').value, owner: $('callback-owner').value };
+    if (sid) act('wrap_up', payload);
   }
 
   function clickIfUsable(id) {
@@ -371,8 +455,13 @@
     $('btn-accept').addEventListener('click', () => act('accept', { call_sid: currentSid('offer') }));
     $('btn-decline').addEventListener('click', () => act('decline', { call_sid: currentSid('offer') }));
     $('btn-hangup').addEventListener('click', () => act('hang_up', { call_sid: currentSid('call') }));
+    $('btn-preview-dial').addEventListener('click', () => act('preview_dial', { lead_id: currentLead() }));
+    $('btn-preview-skip').addEventListener('click', () => act('preview_skip', { lead_id: currentLead() }));
     $('wrapup-form').addEventListener('submit', submitWrapup);
-    $('disposition').addEventListener('change', () => $('disposition').removeAttribute('aria-invalid'));
+    $('disposition').addEventListener('change', () => {
+      $('disposition').removeAttribute('aria-invalid');
+      render(); // a callback needs its date and time
+    });
     $('mute-ring').checked = isMuted();
     $('mute-ring').addEventListener('change', () => {
       setMuted($('mute-ring').checked);

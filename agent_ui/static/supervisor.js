@@ -151,6 +151,50 @@
     body.replaceChildren(...(calls.length ? calls.map(callRow) : [emptyRow(5, 'No calls right now.')]));
   }
 
+  /* ---------- campaigns ---------- */
+
+  function percent(rate) {
+    return typeof rate === 'number' ? `${(rate * 100).toFixed(1)}%` : '—';
+  }
+
+  function campaignRow(campaign) {
+    const row = el('tr');
+    row.dataset.campaign = campaign.name;
+    row.dataset.status = campaign.status;
+    const name = el('th', null, campaign.name);
+    name.scope = 'row';
+    const abandon = campaign.abandon || {};
+    const month = abandon.rolling_30_days || {};
+    const today = abandon.today || {};
+    const limit = typeof abandon.target === 'number' ? abandon.target : 0.03;
+    const monthCell = el('td', 'num campaign-abandon-30d', `${percent(month.rate)} (${percent(limit)})`);
+    monthCell.classList.toggle('is-below-target', typeof month.rate === 'number' && month.rate > limit * 0.8);
+    const leads = campaign.leads || {};
+    const reasons = Object.entries(leads.not_dialable_now || {})
+      .map(([code, n]) => `${humanize(code)}: ${n}`).join(', ');
+    const funnel = campaign.funnel || {};
+    row.append(
+      name,
+      el('td', `campaign-status campaign-status-${campaign.status}`, humanize(campaign.status)),
+      el('td', null, humanize(campaign.mode)),
+      el('td', 'num', campaign.lines_in_flight ?? 0),
+      el('td', 'num', campaign.dials_per_second ?? 0),
+      el('td', 'num', `${percent(campaign.answer_rate_today)} / ${percent(campaign.machine_rate_today)}`),
+      el('td', 'num', `${percent(today.rate)} of ${today.live ?? 0}`),
+      monthCell,
+      el('td', 'num', leads.dialable_now ?? 0),
+      el('td', reasons ? 'campaign-why' : 'muted campaign-why', reasons || '—'),
+      el('td', 'campaign-funnel',
+        `${funnel.leads ?? 0} leads → ${funnel.attempted ?? 0} attempted → ${funnel.contacted ?? 0} contacted → ${funnel.qualified ?? 0} qualified`),
+    );
+    return row;
+  }
+
+  function renderCampaigns(campaigns) {
+    const body = $('campaigns').tBodies[0];
+    body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(11, 'No campaigns running.')]));
+  }
+
   /* ---------- ticking & connection ---------- */
 
   function tick() {
@@ -172,6 +216,7 @@
     renderQueues(board.queues || []);
     renderAgents(board.agents || []);
     renderCalls(board.calls || []);
+    renderCampaigns(board.campaigns || []);
     tick();
   }
 

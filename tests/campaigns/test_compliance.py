@@ -507,3 +507,22 @@ def test_strict_state_number_or_address_is_never_dialed_at_or_after_2000_local(n
     if verdict.allowed:
         for zone in expected_zones(phone, state, None):
             assert now.astimezone(ZoneInfo(zone)).time() < time(20), zone
+
+
+def test_the_gate_and_its_data_import_no_io_library_and_read_no_clock():
+    import ast
+    import pathlib
+
+    forbidden = {"flask", "flask_socketio", "sqlalchemy", "redis", "rq", "twilio", "requests", "socketio", "hub",
+                 "random"}
+    root = pathlib.Path(__file__).resolve().parents[2] / "campaigns"
+    for name in ("compliance.py", "calling_zones.py", "state_rules.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for module in modules:
+                assert module.split(".")[0] not in forbidden, f"{name} imports {module}"
+            if isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today", "time"):
+                assert not (isinstance(node.value, ast.Name) and node.value.id in ("datetime", "date", "time")), \
+                    f"{name} reads the clock"

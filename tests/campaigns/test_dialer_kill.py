@@ -1,0 +1,134 @@
+"""Kill -9 the dialer's worker again and again while a campaign runs: no lead is lost, no one is dialed twice.
+
+Real worker processes (each with its RQ work-horse) are killed with SIGKILL at random moments and replaced;
+the carrier simulator records every call it was asked to place. At the end every lead is settled, and the
+carrier saw exactly one call per lead (every person answers, so nobody needs a second attempt).
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from campaigns.control import change_status
+from campaigns.models import DialAttempt, Lead
+from hub.db import transaction
+from hub.models import Agent
+from hub.services import build_services
+from simulator.bots import BotAccount, BotSwarm
+from tests.campaigns.helpers import seed_campaign
+from tests.conftest import settings_env, wait_until
+from tests.stack import PASSWORD, Stack
+
+LEADS = 24
+AGENTS = 4
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a worker and the work-horse it forked for the job in progress."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    for target in [pid, *children]:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def stack(processes, postgres_database, redis_client):
+    from tests.conftest import _truncate_postgres
+
+    _truncate_postgres(postgres_database)
+    stack = Stack(processes, postgres_database, dial_cps=4.0,
+                  carrier={"pstn_answer_probability": 1.0, "machine_probability": 0.0,
+                           "pstn_ring_seconds": (1.0, 3.0), "pstn_mean_talk": 1.0})
+    yield stack
+    stack.stop()
+
+
+def test_killing_workers_at_random_loses_no_lead_and_dials_no_one_twice(stack):
+    rng = random.Random(7)
+    logins = [f"bot{i}" for i in range(AGENTS)]
+    stack.seed([(login, {}) for login in logins])
+    numbers = [f"+1212555{1000 + i:04d}" for i in range(LEADS)]
+    campaign_id = seed_campaign(stack.sessions, logins, [dict(phone=number) for number in numbers], wrap_up_s=5)
+    # the calling window: New York must be inside 08:00-21:00 for this test to dial at all
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+    if not 8 <= local.hour < 21 or (local.hour == 20 and local.minute > 50):
+        pytest.skip("outside New York's calling window: nothing may be dialed now")
+
+    stack.start(workers=1)
+    swarm = BotSwarm(stack.url(), [BotAccount(login, PASSWORD) for login in logins], seed=5,
+                     accept_delay=(0.1, 0.3), wrap_delay=(0.2, 0.6))
+    swarm.start()
+    services = build_services(stack.settings)
+    try:
+        wait_until(lambda: _available(stack) == AGENTS, seconds=30, message="the bots to go available")
+        change_status(services, campaign_id, "start")
+        worker = stack.processes.children[-1][0]
+        kills = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _settled(stack) < LEADS:
+            time.sleep(rng.uniform(1.5, 4.0))  # a worker needs about a second to start
+            _kill_tree(worker.pid)
+            worker.wait()
+            kills += 1
+            worker = stack.processes.start(f"worker-k{kills}", ["worker"], settings_env(stack.settings))
+        assert kills >= 5
+        # the last worker stays: the reconciler settles whatever the kills left in flight
+        try:
+            wait_until(lambda: _settled(stack) == LEADS, seconds=120, interval=1, message="every lead settled")
+        except AssertionError:
+            raise AssertionError(f"not every lead settled after {kills} kills: {_state(stack)}") from None
+    finally:
+        swarm.stop()
+        services.close()
+
+    placed = requests.get(f"{stack.sim.url}/sim/calls", timeout=10).json()["calls"]
+    with transaction(stack.sessions) as session:
+        to_numbers = {sid: to for sid, to in session.execute(
+            select(DialAttempt.call_sid, Lead.phone).join(Lead, DialAttempt.lead_id == Lead.id)
+            .where(DialAttempt.call_sid.is_not(None)))}
+        per_lead = dict(session.execute(select(DialAttempt.lead_id, func.count()).where(
+            DialAttempt.outcome.is_not(None)).group_by(DialAttempt.lead_id)).all())
+        leads = session.scalars(select(Lead)).all()
+    to_leads = [c for c in placed if c["direction"] == "outbound-api" and c["role"] in ("person", "machine")]
+    assert len(to_leads) == LEADS, f"the carrier placed {len(to_leads)} calls to leads for {LEADS} leads"
+    assert sorted(to_numbers.values()) == sorted(numbers)  # each number: one attempt tied to one carrier call
+    assert all(n == 1 for n in per_lead.values()) and len(per_lead) == LEADS
+    assert all(lead.status == "done" for lead in leads)
+
+
+def _available(stack) -> int:
+    with transaction(stack.sessions) as session:
+        return session.scalar(select(func.count()).select_from(Agent).where(Agent.presence == "available"))
+
+
+def _settled(stack) -> int:
+    with transaction(stack.sessions) as session:
+        return session.scalar(select(func.count()).select_from(Lead).where(Lead.status == "done"))
+
+
+def _state(stack) -> str:
+    with transaction(stack.sessions) as session:
+        leads = session.execute(select(Lead.status, Lead.skip_code, func.count()).group_by(
+            Lead.status, Lead.skip_code)).all()
+        attempts = session.execute(select(DialAttempt.status, DialAttempt.outcome, func.count()).group_by(
+            DialAttempt.status, DialAttempt.outcome)).all()
+        agents = session.execute(select(Agent.login, Agent.presence, Agent.work)).all()
+    return f"leads {leads}; attempts {attempts}; agents {agents}"
