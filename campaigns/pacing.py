@@ -12,8 +12,9 @@ Dial modes:
 * predictive: dial ahead of free agents from a probabilistic forecast of agents becoming free and live
   answers arriving, with a safety margin driven by the 30-day abandon ledger (see docs/pacing.md).
 
-`DialStats` is what the hub persists between decisions; `record_dial` and `record_handle` fold one outcome
-into it (exponentially weighted counts, so old behaviour fades out).
+`DialStats` (in `campaigns.pacing_stats`, re-exported here) is what the hub persists between decisions;
+`record_dial` and `record_handle` fold one outcome into it (exponentially weighted counts, so old behaviour
+fades out).
 """
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-N_BINS = 60  # 1-second histogram bins for ring times; the last bin holds everything from 59 s on
+from campaigns.pacing_stats import (N_BINS, PRIOR_HANDLE_S, PRIOR_HANDLES, DialOutcome, DialStats, blended,
+                                    hist_percentile, PRIOR_ANSWER_HIST, PRIOR_FAIL_HIST, record_dial, record_handle)
+
+__all__ = ["AbandonBudget", "DialMode", "DialOutcome", "DialStats", "PacingInput", "PacingPlan", "allowed_risk",
+           "lines_to_dial", "record_dial", "record_handle"]
+
 GRACE_S = 2.0  # a live answer may wait this long for an agent before it counts as abandoned
-PRIOR_ANSWER_RATE = 0.30  # before data: assume many answers, so the cold dialer dials few lines
-PRIOR_DIALS = 20.0  # weight of that prior, in dials
-PRIOR_HANDLE_S = 180.0
-PRIOR_HANDLES = 5.0
-PRIOR_RING_WEIGHT = 5.0  # prior ring-time histograms: answers uniform on 3-25 s, failures on 5-45 s
+
 # Risk one plan may take (the chance that a line dialed ahead finds no agent when answered), by the 30-day
 # abandon rate read pessimistically as a share of the target; at or above the last knot: progressive.
 RISK_CURVE = ((0.6, 0.10), (0.85, 0.035), (0.97, 0.006))
@@ -44,76 +46,6 @@ class DialMode(StrEnum):
     PREVIEW = "preview"
     PROGRESSIVE = "progressive"
     PREDICTIVE = "predictive"
-
-
-class DialOutcome(StrEnum):
-    LIVE = "live"  # a person answered
-    MACHINE = "machine"  # answering machine (AMD); never connected to an agent
-    FAILED = "failed"  # no answer, busy, unreachable, rejected
-
-
-def _uniform_hist(lo: float, hi: float, weight: float) -> tuple[float, ...]:
-    out = [0.0] * N_BINS
-    for b in range(N_BINS):
-        overlap = max(0.0, min(hi, b + 1.0) - max(lo, float(b)))
-        out[b] = weight * overlap / (hi - lo)
-    return tuple(out)
-
-
-_PRIOR_ANSWER_HIST = _uniform_hist(3.0, 25.0, PRIOR_RING_WEIGHT)
-_PRIOR_FAIL_HIST = _uniform_hist(5.0, 45.0, PRIOR_RING_WEIGHT)
-
-
-@dataclass(frozen=True)
-class DialStats:
-    """Measured dialing outcomes as exponentially weighted counts (what the hub persists per campaign).
-
-    `answer_hist[b]` / `fail_hist[b]`: weighted count of live answers / other endings b..b+1 s after dialing.
-    Empty histograms mean no data. Read the blended estimates through the properties.
-    """
-
-    dials: float = 0.0
-    live: float = 0.0
-    machines: float = 0.0
-    answer_hist: tuple[float, ...] = ()
-    fail_hist: tuple[float, ...] = ()
-    handles: float = 0.0
-    handle_sum_s: float = 0.0
-    handle_sq_sum_s2: float = 0.0
-
-    @property
-    def answer_rate(self) -> float:
-        """Live answers per dial, measured and blended with the prior."""
-        return (self.live + PRIOR_ANSWER_RATE * PRIOR_DIALS) / (self.dials + PRIOR_DIALS)
-
-    @property
-    def machine_rate(self) -> float:
-        """Answering machines per dial (reported; pacing treats machines as failures)."""
-        return self.machines / self.dials if self.dials else 0.0
-
-    @property
-    def mean_handle_s(self) -> float:
-        """Mean handle time (talk + wrap-up), blended with the prior."""
-        return (self.handle_sum_s + PRIOR_HANDLE_S * PRIOR_HANDLES) / (self.handles + PRIOR_HANDLES)
-
-    @property
-    def handle_cv(self) -> float:
-        """Coefficient of variation of handle time; 1.0 (exponential) until there are 30 handles."""
-        if self.handles < 30:
-            return 1.0
-        mean = self.handle_sum_s / self.handles
-        var = max(0.0, self.handle_sq_sum_s2 / self.handles - mean * mean)
-        return math.sqrt(var) / mean if mean > 0 else 1.0
-
-    def time_to_answer_percentile(self, q: float) -> float:
-        """Seconds from dial to live answer below which a share q of live answers fall (prior blended)."""
-        return _percentile(_blend(self.answer_hist, _PRIOR_ANSWER_HIST), q)
-
-    @property
-    def mean_time_to_answer_s(self) -> float:
-        """Mean seconds from dial to live answer (prior blended)."""
-        hist = _blend(self.answer_hist, _PRIOR_ANSWER_HIST)
-        return sum((b + 0.5) * c for b, c in enumerate(hist)) / sum(hist)
 
 
 @dataclass(frozen=True)
@@ -162,42 +94,6 @@ class PacingPlan:
     @property
     def lines(self) -> int:
         return self.lines_covered + self.lines_ahead
-
-
-def record_dial(stats: DialStats, outcome: DialOutcome, seconds: float, *, half_life: float = 3000.0
-                ) -> DialStats:
-    """Fold one finished dial attempt into the stats.
-
-    Args:
-        stats: the campaign's current stats.
-        outcome: how the attempt ended.
-        seconds: from dialing to the live answer (LIVE) or to the end of the attempt (otherwise).
-        half_life: number of dials after which an outcome weighs half as much.
-
-    Returns:
-        New stats; `stats` is unchanged.
-    """
-    d = 0.5 ** (1.0 / half_life)
-    b = min(N_BINS - 1, max(0, int(seconds)))
-    answer = list(stats.answer_hist) if stats.answer_hist else [0.0] * N_BINS
-    fail = list(stats.fail_hist) if stats.fail_hist else [0.0] * N_BINS
-    answer = [c * d for c in answer]
-    fail = [c * d for c in fail]
-    (answer if outcome is DialOutcome.LIVE else fail)[b] += 1.0
-    return DialStats(
-        dials=stats.dials * d + 1.0, live=stats.live * d + (outcome is DialOutcome.LIVE),
-        machines=stats.machines * d + (outcome is DialOutcome.MACHINE), answer_hist=tuple(answer),
-        fail_hist=tuple(fail), handles=stats.handles, handle_sum_s=stats.handle_sum_s,
-        handle_sq_sum_s2=stats.handle_sq_sum_s2)
-
-
-def record_handle(stats: DialStats, seconds: float, *, half_life: float = 2000.0) -> DialStats:
-    """Fold one finished handle (talk + wrap-up, in seconds) into the stats; return new stats."""
-    d = 0.5 ** (1.0 / half_life)
-    return DialStats(
-        dials=stats.dials, live=stats.live, machines=stats.machines, answer_hist=stats.answer_hist,
-        fail_hist=stats.fail_hist, handles=stats.handles * d + 1.0, handle_sum_s=stats.handle_sum_s * d + seconds,
-        handle_sq_sum_s2=stats.handle_sq_sum_s2 * d + seconds * seconds)
 
 
 def lines_to_dial(inp: PacingInput) -> PacingPlan:
@@ -265,10 +161,10 @@ class _Model:
 @lru_cache(maxsize=8)
 def _model(stats: DialStats) -> _Model:
     p = stats.answer_rate
-    ans = _blend(stats.answer_hist, _PRIOR_ANSWER_HIST)
-    fail = _blend(stats.fail_hist, _PRIOR_FAIL_HIST)
+    ans = blended(stats.answer_hist, PRIOR_ANSWER_HIST)
+    fail = blended(stats.fail_hist, PRIOR_FAIL_HIST)
     s_ans, s_fail = _survival(ans), _survival(fail)
-    horizon = max(6.0, _percentile(ans, 0.99) + 1.0)
+    horizon = max(6.0, hist_percentile(ans, 0.99) + 1.0)
     checkpoints = tuple(float(t) for t in range(CHECK_EVERY_S, int(horizon) + CHECK_EVERY_S, CHECK_EVERY_S))
     new_line = tuple(p * (1.0 - _at(s_ans, t)) for t in checkpoints)
     ringing = []
@@ -409,12 +305,6 @@ def _erlang_survival(x: float, k: int, theta: float) -> float:
     return math.exp(-y) * total
 
 
-def _blend(measured: tuple[float, ...], prior: tuple[float, ...]) -> tuple[float, ...]:
-    if not measured:
-        return prior
-    return tuple(a + b for a, b in zip(measured, prior))
-
-
 def _survival(hist: tuple[float, ...]) -> tuple[float, ...]:
     """S[i] = share of the histogram at or beyond i seconds, for i = 0..N_BINS."""
     total = sum(hist)
@@ -434,13 +324,3 @@ def _at(surv: tuple[float, ...], x: float) -> float:
     i = int(x)
     f = x - i
     return surv[i] * (1 - f) + surv[i + 1] * f
-
-
-def _percentile(hist: tuple[float, ...], q: float) -> float:
-    total = sum(hist)
-    acc = 0.0
-    for b, c in enumerate(hist):
-        if c > 0 and acc + c >= q * total:
-            return b + (q * total - acc) / c
-        acc += c
-    return float(N_BINS)

@@ -43,8 +43,12 @@ class BoardFeed(threading.Thread):
             try:
                 if self.services.redis.getdel(_dirty_key(self.services)):
                     publish_board(self.services)
-            except Exception:  # keep feeding: a missed round is repaired by the next change
-                log.exception("publishing the wallboard failed")
+            except Exception:  # keep feeding: a missed round is tried again at the next one
+                log.exception("publishing the wallboard failed; trying again")
+                try:
+                    mark_board_dirty(self.services)
+                except Exception:  # noqa: BLE001 - Redis itself is down: the next change marks it
+                    pass
 
     def stop(self) -> None:
         self._stopped.set()

@@ -6,22 +6,28 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 CONFERENCE_EVENTS = "start end join leave"
 
 
+def _conference(name: str, conference_url: str, *, starts: bool = False, wait_url: str | None = None,
+                beep: bool = True) -> Dial:
+    """A <Dial><Conference> named after the customer's CallSid that ends when this participant leaves.
+
+    The party who waits (caller, lead) does not start it: they hear `wait_url` until the agent's leg, which
+    starts it, joins. Every join and leave is posted to `conference_url`.
+    """
+    options: dict = {"wait_url": wait_url, "wait_method": "POST"} if wait_url else {}
+    if not beep:
+        options["beep"] = False
+    dial = Dial()
+    dial.conference(name, start_conference_on_enter=starts, end_conference_on_exit=True,
+                    status_callback=conference_url, status_callback_event=CONFERENCE_EVENTS, **options)
+    return dial
+
+
 def wait_for_agent(queue_name: str, conference: str, hold_url: str, conference_url: str,
                    greeting: str | None = None) -> str:
     """Greet the caller and hold them in their own conference until an agent joins."""
     response = VoiceResponse()
     response.say(greeting or f"Thank you for calling {queue_name}. Please hold for the next available agent.")
-    dial = Dial()
-    dial.conference(
-        conference,
-        start_conference_on_enter=False,
-        end_conference_on_exit=True,
-        wait_url=hold_url,
-        wait_method="POST",
-        status_callback=conference_url,
-        status_callback_event=CONFERENCE_EVENTS,
-    )
-    response.append(dial)
+    response.append(_conference(conference, conference_url, wait_url=hold_url))
     return str(response)
 
 
@@ -43,16 +49,7 @@ def hold_loop(queue_name: str) -> str:
 def join_caller(conference: str, conference_url: str) -> str:
     """Put the agent's answered leg into the caller's conference, which starts it."""
     response = VoiceResponse()
-    dial = Dial()
-    dial.conference(
-        conference,
-        start_conference_on_enter=True,
-        end_conference_on_exit=True,
-        beep=False,
-        status_callback=conference_url,
-        status_callback_event=CONFERENCE_EVENTS,
-    )
-    response.append(dial)
+    response.append(_conference(conference, conference_url, starts=True, beep=False))
     return str(response)
 
 
@@ -115,18 +112,7 @@ def callback_cancelled() -> str:
 def connect_lead(conference: str, wait_url: str, conference_url: str) -> str:
     """A campaign's lead answered and an agent is on the way: into the call's conference, in silence."""
     response = VoiceResponse()
-    dial = Dial()
-    dial.conference(
-        conference,
-        start_conference_on_enter=False,
-        end_conference_on_exit=True,
-        beep=False,
-        wait_url=wait_url,
-        wait_method="POST",
-        status_callback=conference_url,
-        status_callback_event=CONFERENCE_EVENTS,
-    )
-    response.append(dial)
+    response.append(_conference(conference, conference_url, wait_url=wait_url, beep=False))
     return str(response)
 
 

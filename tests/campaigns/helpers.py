@@ -1,5 +1,5 @@
 """Shared set-up for the dialer's end-to-end tests: numbers inside or outside their calling window right now,
-and a campaign with its agents and leads."""
+a campaign with its agents and leads, and a hub whose carrier answers every call."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from campaigns.models import Campaign, CampaignAgent, DncEntry, Lead
 from hub.db import transaction
 from hub.models import Agent
+from tests.stack import Stack
 
 # numbers whose time zones phonenumbers knows, spread around the world
 CANDIDATES = ["+12125550{:03d}", "+13125550{:03d}", "+13035550{:03d}", "+14155550{:03d}", "+19075550{:03d}",
@@ -58,3 +59,11 @@ def seed_campaign(sessions, agent_logins: list[str], leads: list[dict], dnc: lis
         for number in dnc:
             session.add(DncEntry(phone=number, source="internal", reason="asked"))
         return campaign.id
+
+
+def answering_stack(processes, database_url, *, machines: float = 0.0, talk_s: float = 2.0, **settings) -> Stack:
+    """A hub (web and worker processes to be started) whose carrier picks up every call after 1-2 s rings:
+    a machine with probability `machines`, otherwise a person who talks for about `talk_s` seconds."""
+    return Stack(processes, database_url, carrier={"pstn_answer_probability": 1.0, "machine_probability": machines,
+                                                   "pstn_ring_seconds": (1.0, 2.0), "pstn_mean_talk": talk_s},
+                 **settings)

@@ -41,17 +41,6 @@ def test_qualifies_needs_every_rule_to_hold():
     assert qualifies({"questions": [], "qualify": []}, {})
 
 
-@pytest.fixture
-def db(sqlite_url):
-    from hub.db import make_engine, make_session_factory
-
-    engine = make_engine(sqlite_url)
-    session = make_session_factory(engine)()
-    yield session
-    session.close()
-    engine.dispose()
-
-
 def test_a_campaign_gets_compliant_defaults_and_an_abandon_message_naming_seller_and_number(db):
     campaign = create_campaign(db, {"name": "Solar", "caller_id": "(415) 555-0100", "script": SCRIPT})
     assert campaign.caller_id == "+14155550100" and campaign.status == "draft" and campaign.mode == "progressive"

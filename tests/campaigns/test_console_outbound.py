@@ -14,8 +14,8 @@ from campaigns.models import Lead
 from hub.admin import add_agent
 from hub.db import transaction
 from hub.services import build_services
-from tests.campaigns.helpers import numbers, seed_campaign
-from tests.stack import PASSWORD, Stack
+from tests.campaigns.helpers import answering_stack, numbers, seed_campaign
+from tests.stack import PASSWORD
 from tests.test_browser import ARTIFACTS, browser, log_in  # noqa: F401  (browser is a fixture)
 
 pytestmark = pytest.mark.browser
@@ -29,8 +29,7 @@ SCRIPT = {
 
 @pytest.fixture
 def stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url, carrier={"pstn_answer_probability": 1.0, "machine_probability": 0.0,
-                                                  "pstn_ring_seconds": (1.0, 2.0), "pstn_mean_talk": 3.0})
+    stack = answering_stack(processes, sqlite_url, talk_s=3.0)
     yield stack
     stack.stop()
 
@@ -65,10 +64,11 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
         expect(console.locator("#call-queue")).to_contain_text("Solar (outbound)")
         console.get_by_label("Do you own your home?").select_option("yes")
         console.get_by_label("Monthly power bill ($)").fill("50")
-        expect(board.locator('tr[data-agent-login="ana"]')).to_contain_text("On call")
-        expect(row).to_contain_text("Running")
-        expect(row).to_contain_text("Outside window: 1")
-        expect(row).to_contain_text("Dnc internal: 1")
+        # the wallboard follows (its pushes are throttled to two a second, later on a loaded machine)
+        expect(board.locator('tr[data-agent-login="ana"]')).to_contain_text("On call", timeout=15000)
+        expect(row).to_contain_text("Running", timeout=15000)
+        expect(row).to_contain_text("Outside window: 1", timeout=15000)
+        expect(row).to_contain_text("Dnc internal: 1", timeout=15000)
 
         # the lead hangs up after 3 s of talk; the answers typed so far survive into wrap-up
         expect(console.locator("#wrapup")).to_be_visible(timeout=20000)
@@ -80,7 +80,7 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
         console.screenshot(path=os.path.join(ARTIFACTS, "console-screening.png"))
         console.locator("#btn-finish").click()
         expect(console.locator("#work")).to_contain_text("Idle", timeout=10000)
-        expect(row).to_contain_text("1 qualified")
+        expect(row).to_contain_text("1 qualified", timeout=15000)
         board.screenshot(path=os.path.join(ARTIFACTS, "wallboard-campaigns.png"), full_page=True)
     finally:
         services.close()

@@ -14,15 +14,13 @@ from campaigns.stats import campaign_summary
 from hub.db import transaction
 from hub.models import Agent, Call, Customer, CustomerPhone, TimelineEntry
 from hub.services import build_services
-from tests.campaigns.helpers import numbers, seed_campaign
+from tests.campaigns.helpers import answering_stack, numbers, seed_campaign
 from tests.conftest import wait_until
-from tests.stack import Stack
 
 
 @pytest.fixture
 def stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url, carrier={"pstn_answer_probability": 1.0, "machine_probability": 0.0,
-                                                  "pstn_ring_seconds": (1.0, 2.0), "pstn_mean_talk": 2.0})
+    stack = answering_stack(processes, sqlite_url)
     yield stack
     stack.stop()
 
@@ -95,8 +93,7 @@ def _all_settled(stack, campaign_id):
 
 @pytest.fixture
 def machine_stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url, carrier={"pstn_answer_probability": 1.0, "machine_probability": 1.0,
-                                                  "pstn_ring_seconds": (1.0, 2.0), "pstn_mean_talk": 20.0})
+    stack = answering_stack(processes, sqlite_url, machines=1.0, talk_s=20.0)
     yield stack
     stack.stop()
 
@@ -113,17 +110,19 @@ def test_predictive_dialing_uses_async_amd_and_a_machine_frees_the_agent_at_once
     services = build_services(stack.settings)
     try:
         change_status(services, campaign_id, "start")
-        # async AMD: the person (here a machine) is connected to ana at once, then AMD's verdict frees her
-        agent.wait_for(lambda s: s["agent"]["work"] == "on_call", seconds=40, what="the connected call")
-        agent.wait_for(lambda s: s["agent"]["work"] == "idle" and s["call"] is None, seconds=20,
-                       what="ana freed by the machine verdict")
-        wait_until(lambda: _ended_attempts(stack) >= 1, seconds=30, message="the machine call settled")
+        wait_until(lambda: _ended_attempts(stack) >= 1, seconds=60, message="the machine call settled")
         change_status(services, campaign_id, "pause")
+        agent.wait_for(lambda s: s["agent"]["work"] == "idle" and s["call"] is None, seconds=20,
+                       what="ana free again")
     finally:
         services.close()
     with transaction(stack.sessions) as session:
         attempt = session.scalars(select(DialAttempt).where(DialAttempt.status == "ended")).first()
         lead = session.get(Lead, attempt.lead_id)
+        # async AMD: the answered call was put through to ana at once (her leg was placed), before the verdict
+        legs = session.scalars(select(Call).where(Call.parent_sid == attempt.call_sid, Call.leg == "agent")).all()
+        ana_id = session.scalar(select(Agent.id).where(Agent.login == "ana"))
+        assert [leg.agent_id for leg in legs] == [ana_id]
         assert attempt.outcome == "machine" and attempt.answered_by.startswith("machine")
         assert not attempt.abandoned  # machines are not in the abandon ledger
         assert lead.status == "ready" and lead.last_outcome == "machine" and lead.next_check_at > attempt.ended_at

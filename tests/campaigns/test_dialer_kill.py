@@ -10,6 +10,8 @@ import os
 import random
 import signal
 import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -21,9 +23,9 @@ from hub.db import transaction
 from hub.models import Agent
 from hub.services import build_services
 from simulator.bots import BotAccount, BotSwarm
-from tests.campaigns.helpers import seed_campaign
-from tests.conftest import settings_env, wait_until
-from tests.stack import PASSWORD, Stack
+from tests.campaigns.helpers import answering_stack, seed_campaign
+from tests.conftest import _truncate_postgres, settings_env, wait_until
+from tests.stack import PASSWORD
 
 LEADS = 24
 AGENTS = 4
@@ -49,12 +51,8 @@ def _kill_tree(pid: int) -> None:
 
 @pytest.fixture
 def stack(processes, postgres_database, redis_client):
-    from tests.conftest import _truncate_postgres
-
     _truncate_postgres(postgres_database)
-    stack = Stack(processes, postgres_database, dial_cps=4.0,
-                  carrier={"pstn_answer_probability": 1.0, "machine_probability": 0.0,
-                           "pstn_ring_seconds": (1.0, 3.0), "pstn_mean_talk": 1.0})
+    stack = answering_stack(processes, postgres_database, talk_s=1.0, dial_cps=4.0)
     yield stack
     stack.stop()
 
@@ -66,8 +64,6 @@ def test_killing_workers_at_random_loses_no_lead_and_dials_no_one_twice(stack):
     numbers = [f"+1212555{1000 + i:04d}" for i in range(LEADS)]
     campaign_id = seed_campaign(stack.sessions, logins, [dict(phone=number) for number in numbers], wrap_up_s=5)
     # the calling window: New York must be inside 08:00-21:00 for this test to dial at all
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
     local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
     if not 8 <= local.hour < 21 or (local.hour == 20 and local.minute > 50):
         pytest.skip("outside New York's calling window: nothing may be dialed now")

@@ -12,20 +12,10 @@ from campaigns.dnc import (add_complaint, add_opt_out, dnc_sources_for, import_r
                            latest_extract, remove)
 from campaigns.leads import import_leads
 from campaigns.models import DncEntry, Lead, RegistryExtract
-from hub.db import make_engine, make_session_factory
 from hub.errors import FlowError
 from hub.models import Customer, CustomerPhone, TimelineEntry
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url):
-    engine = make_engine(database_url)
-    session = make_session_factory(engine)()
-    yield session
-    session.close()
-    engine.dispose()
 
 
 def two_campaigns_with(db, csv_text: str) -> list[int]:

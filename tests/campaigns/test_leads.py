@@ -16,21 +16,11 @@ from campaigns.dnc import add_complaint, add_opt_out
 from campaigns.export import export_leads, neutralise
 from campaigns.leads import add_lead, import_leads, normalise_number
 from campaigns.models import DncEntry, Lead
-from hub.db import make_engine, make_session_factory
 from hub.errors import FlowError
 from hub.models import Customer, CustomerPhone
 from hub.phone import InvalidNumber, to_e164
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url):
-    engine = make_engine(database_url)
-    session = make_session_factory(engine)()
-    yield session
-    session.close()
-    engine.dispose()
 
 
 @pytest.fixture

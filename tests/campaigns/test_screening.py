@@ -13,7 +13,7 @@ from campaigns import gate
 from campaigns.models import Campaign, DialAttempt, DncEntry, Handoff, Lead
 from campaigns.screening import lead_view, screened
 from hub.admin import add_agent
-from hub.db import make_engine, make_session_factory, transaction
+from hub.db import transaction
 from hub.errors import FlowError
 from hub.models import Call
 from tests.conftest import new_sid
@@ -22,13 +22,6 @@ NY = ZoneInfo("America/New_York")
 SCRIPT = {"questions": [{"key": "owner", "text": "Own your home?", "type": "yes_no"}],
           "qualify": [{"key": "owner", "equals": "yes"}]}
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in New York
-
-
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _call(session, phone="+12125550011"):
