@@ -101,11 +101,16 @@ class Lead(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone", name="uq_leads_campaign_phone"),
         Index("ix_leads_dialable", "campaign_id", "status", "next_check_at"),
+        # partial: most leads have neither, and every index costs a big import time
+        Index("ix_leads_customer_id", "customer_id", sqlite_where=text("customer_id IS NOT NULL"),
+              postgresql_where=text("customer_id IS NOT NULL")),
+        Index("ix_leads_preview_agent_id", "preview_agent_id", sqlite_where=text("preview_agent_id IS NOT NULL"),
+              postgresql_where=text("preview_agent_id IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(2))  # US state of the address, narrows the time zone
@@ -119,15 +124,15 @@ class Lead(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     callback_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    preview_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
+    preview_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     # why the compliance gate last refused it, and when to look again
-    skip_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    skip_code: Mapped[str | None] = mapped_column(String(32))
     skip_detail: Mapped[str | None] = mapped_column(String(300))
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disposition: Mapped[str | None] = mapped_column(String(32))
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # screening answers
     source_line: Mapped[int | None] = mapped_column(Integer)
-    list_name: Mapped[str | None] = mapped_column(String(100), index=True)  # the list (import) it came from
+    list_name: Mapped[str | None] = mapped_column(String(100))  # the list (import) it came from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

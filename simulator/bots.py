@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,12 +177,17 @@ class AgentBot:
                 disposition = _disposition_value(self.rng.choice(choices)) if choices else None
                 note = self.rng.choice(NOTES)
                 delay = self.rng.uniform(*self.wrap_delay)
-                answers = self._screening_answers(call.get("outbound"))
-                # answers that do not qualify get "qualified" refused: then the lead was not interested
-                fallback = {"call_sid": sid, "disposition": "not_interested", "note": note, "answers": answers}
+                outbound = call.get("outbound")
+                request = {"call_sid": sid, "disposition": disposition, "note": note}
+                if outbound:
+                    request["answers"] = self._screening_answers(outbound)
+                    if disposition == "callback":  # tomorrow at 10:00 in the lead's own time zone
+                        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+                        request["callback"] = {"at": f"{tomorrow.isoformat()}T10:00", "owner": "me"}
+                # a refusal (e.g. answers that do not qualify) means the lead was not interested after all
+                fallback = dict(request, disposition="not_interested", callback=None) if outbound else None
                 self.scheduler.call_later(delay, lambda: self._emit(
-                    "wrap_up", {"call_sid": sid, "disposition": disposition, "note": note, "answers": answers},
-                    on_refused=(lambda: self._emit("wrap_up", fallback)) if disposition == "qualified" else None))
+                    "wrap_up", request, on_refused=(lambda: self._emit("wrap_up", fallback)) if fallback else None))
 
     def _screening_answers(self, outbound: dict[str, Any] | None) -> dict[str, Any]:
         """Answer a campaign call's screening questions at random, as a lead might."""

@@ -105,10 +105,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'phone', name='uq_leads_campaign_phone')
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_leads_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_leads_customer_id', ['customer_id'], unique=False, sqlite_where=sa.text('customer_id IS NOT NULL'), postgresql_where=sa.text('customer_id IS NOT NULL'))
         batch_op.create_index('ix_leads_dialable', ['campaign_id', 'status', 'next_check_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_phone'), ['phone'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_skip_code'), ['skip_code'], unique=False)
 
     op.create_table('dial_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -167,10 +166,9 @@ def downgrade() -> None:
 
     op.drop_table('dial_attempts')
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_leads_skip_code'))
         batch_op.drop_index(batch_op.f('ix_leads_phone'))
         batch_op.drop_index('ix_leads_dialable')
-        batch_op.drop_index(batch_op.f('ix_leads_customer_id'))
+        batch_op.drop_index('ix_leads_customer_id', sqlite_where=sa.text('customer_id IS NOT NULL'), postgresql_where=sa.text('customer_id IS NOT NULL'))
 
     op.drop_table('leads')
     with op.batch_alter_table('dnc_entries', schema=None) as batch_op:

@@ -48,15 +48,13 @@ def upgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('preview_agent_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('list_name', sa.String(length=100), nullable=True))
-        batch_op.create_index(batch_op.f('ix_leads_list_name'), ['list_name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_preview_agent_id'), ['preview_agent_id'], unique=False)
+        batch_op.create_index('ix_leads_preview_agent_id', ['preview_agent_id'], unique=False, sqlite_where=sa.text('preview_agent_id IS NOT NULL'), postgresql_where=sa.text('preview_agent_id IS NOT NULL'))
         batch_op.create_foreign_key('fk_leads_preview_agent_id', 'agents', ['preview_agent_id'], ['id'], ondelete='SET NULL')
 
 def downgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_constraint('fk_leads_preview_agent_id', type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_leads_preview_agent_id'))
-        batch_op.drop_index(batch_op.f('ix_leads_list_name'))
+        batch_op.drop_index('ix_leads_preview_agent_id', sqlite_where=sa.text('preview_agent_id IS NOT NULL'), postgresql_where=sa.text('preview_agent_id IS NOT NULL'))
         batch_op.drop_column('list_name')
         batch_op.drop_column('preview_agent_id')
 
