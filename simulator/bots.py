@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ def _disposition_value(item: Any) -> Any:
 
 
 HEARTBEAT_S = 20.0
+BACK_AFTER_S = 10.0  # a bot logged off by the hub goes available again, at most this often
 
 
 class AgentBot:
@@ -59,6 +61,7 @@ class AgentBot:
         self._sio: socketio.Client | None = None
         self._thread: threading.Thread | None = None
         self._beats = 0
+        self._back_at = time.monotonic()  # the bot goes available itself on connect
 
     # ---- connection ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,7 +144,9 @@ class AgentBot:
         log.info("bot %s connected", self.account.login)
         self._emit("set_presence", {"presence": "available"})
         self._beats += 1
-        self._heartbeat(self._beats)
+        generation = self._beats
+        # connecting counts as the first beat; the client is not marked connected until this handler returns
+        self.scheduler.call_later(HEARTBEAT_S, lambda: self._heartbeat(generation))
 
     def _heartbeat(self, generation: int) -> None:
         """Tell the hub this console is alive, as the browser console does, every 20 s while connected."""
@@ -165,6 +170,11 @@ class AgentBot:
         agent = state.get("agent") or {}
         call = state.get("call") or None
         with self._lock:
+            if agent.get("presence") == "offline" and not self._stop.is_set() \
+                    and time.monotonic() - self._back_at > BACK_AFTER_S:
+                # logged off by the hub (e.g. a missed heartbeat): a person would log back in, so does the bot
+                self._back_at = time.monotonic()
+                self.scheduler.call_later(1.0, lambda: self._emit("set_presence", {"presence": "available"}))
             if offer and offer.get("call_sid") and offer["call_sid"] not in self.accepted:
                 sid = offer["call_sid"]
                 self.accepted.add(sid)

@@ -59,7 +59,7 @@ class FakeAgentHub:
                 return {"ok": True}
             return on_event
 
-        for name in ("set_presence", "accept", "decline", "hang_up", "wrap_up", "refresh"):
+        for name in ("set_presence", "accept", "decline", "hang_up", "wrap_up", "refresh", "heartbeat"):
             self.sio.on(name, handler(name), namespace="/agent")
         self.app = socketio.WSGIApp(self.sio, flask_app)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -92,6 +92,25 @@ def test_bot_goes_available_accepts_once_and_wraps_up():
         time.sleep(0.2)
         assert [n for n, _ in hub.received].count("wrap_up") == 1
         assert all(ack == {"ok": True} for _, ack in swarm.bots[0].acks)
+    finally:
+        swarm.stop()
+        hub.server.shutdown()
+        hub.server.server_close()
+
+
+def test_a_bot_keeps_beating_while_connected_so_the_hub_never_logs_it_off(monkeypatch):
+    import simulator.bots
+
+    monkeypatch.setattr(simulator.bots, "HEARTBEAT_S", 0.2)
+    hub = FakeAgentHub()
+    hub.thread.start()
+    swarm = BotSwarm(hub.url, [BotAccount("ann", "pw")], seed=3)
+    swarm.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [n for n, _ in hub.received].count("heartbeat") < 3:
+            time.sleep(0.05)
+        assert [n for n, _ in hub.received].count("heartbeat") >= 3
     finally:
         swarm.stop()
         hub.server.shutdown()
