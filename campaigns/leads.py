@@ -407,7 +407,7 @@ def add_lead(session: Session, campaign_id: int, values: dict[str, Any], region:
         FlowError: 400 for a bad field, 404 for no campaign, 409 when the number is in the campaign already.
     """
     _campaign_or_404(session, campaign_id)
-    unknown = set(values) - {*KNOWN_COLUMNS, "custom_fields"}
+    unknown = set(values) - {*KNOWN_COLUMNS, "custom_fields", "list_name"}
     if unknown:
         raise FlowError(f"unknown lead fields: {', '.join(sorted(unknown))} (put extras in custom_fields)", 400)
     custom = values.get("custom_fields") or {}
@@ -419,7 +419,10 @@ def add_lead(session: Session, campaign_id: int, values: dict[str, Any], region:
         raise FlowError(str(exc), 400) from None
     if session.scalar(select(Lead.id).where(Lead.campaign_id == campaign_id, Lead.phone == fields["phone"])):
         raise FlowError(f"{fields['phone']} is already a lead of this campaign", 409)
-    row = _lead_row(campaign_id, fields, custom, None, now)
+    list_name = values.get("list_name")
+    if list_name is not None and (not isinstance(list_name, str) or len(list_name) > 100):
+        raise FlowError("list_name must be text of at most 100 characters", 400)
+    row = _lead_row(campaign_id, fields, custom, None, now, (list_name or "").strip() or None)
     _link_and_scrub(session, [row])
     lead = Lead(**row)
     session.add(lead)

@@ -65,7 +65,7 @@ _CAMPAIGN = {
 _LEAD = {"type": "object", "required": ["phone"], "properties": {
     "phone": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
     "state": {"type": "string"}, "postal_code": {"type": "string"}, "priority": {"type": "integer"},
-    "custom_fields": {"type": "object"}}}
+    "custom_fields": {"type": "object"}, "list_name": {"type": "string", "maxLength": 100}}}
 
 
 def campaign_paths() -> dict[str, Any]:

@@ -8,6 +8,22 @@
   const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
   const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
   const CALL_WORDS = { waiting: 'Waiting', offered: 'Offered', connecting: 'Connecting', connected: 'Connected' };
+  // the compliance gate's reason codes (docs/compliance.md), in a supervisor's words
+  const REASON_WORDS = {
+    campaign_not_running: 'campaign not running',
+    registry_stale: 'registry extract too old',
+    unknown_zone: 'time zone unknown',
+    dnc_internal: 'opted out',
+    dnc_registry: 'on the DNC registry',
+    dnc_complaint: 'complained',
+    final_outcome: 'finished',
+    out_of_attempts: 'out of attempts',
+    outside_schedule: 'outside the campaign hours',
+    outside_window: 'outside their calling hours',
+    person_cap: 'called enough today',
+    retry_delay: 'waiting to retry',
+    callback_pending: 'callback booked',
+  };
 
   const $ = (id) => document.getElementById(id);
   const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false };
@@ -171,7 +187,7 @@
     monthCell.classList.toggle('is-below-target', typeof month.rate === 'number' && month.rate > limit * 0.8);
     const leads = campaign.leads || {};
     const reasons = Object.entries(leads.not_dialable_now || {})
-      .map(([code, n]) => `${humanize(code)}: ${n}`).join(', ');
+      .map(([code, n]) => `${REASON_WORDS[code] || humanize(code)}: ${n}`).join(', ');
     const funnel = campaign.funnel || {};
     row.append(
       name,

@@ -526,3 +526,12 @@ def test_the_gate_and_its_data_import_no_io_library_and_read_no_clock():
             if isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today", "time"):
                 assert not (isinstance(node.value, ast.Name) and node.value.id in ("datetime", "date", "time")), \
                     f"{name} reads the clock"
+
+
+def test_the_wallboard_words_every_reason_code():
+    import pathlib
+    import re
+
+    script = (pathlib.Path(__file__).resolve().parents[2] / "agent_ui" / "static" / "supervisor.js").read_text()
+    words = re.search(r"const REASON_WORDS = \{(.*?)\};", script, re.S).group(1)
+    assert {code.value for code in SkipCode} <= set(re.findall(r"(\w+):", words))

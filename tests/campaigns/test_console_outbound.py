@@ -67,8 +67,8 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
         # the wallboard follows (its pushes are throttled to two a second, later on a loaded machine)
         expect(board.locator('tr[data-agent-login="ana"]')).to_contain_text("On call", timeout=15000)
         expect(row).to_contain_text("Running", timeout=15000)
-        expect(row).to_contain_text("Outside window: 1", timeout=15000)
-        expect(row).to_contain_text("Dnc internal: 1", timeout=15000)
+        expect(row).to_contain_text("outside their calling hours: 1", timeout=15000)
+        expect(row).to_contain_text("opted out: 1", timeout=15000)
 
         # the lead hangs up after 3 s of talk; the answers typed so far survive into wrap-up
         expect(console.locator("#wrapup")).to_be_visible(timeout=20000)

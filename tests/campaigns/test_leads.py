@@ -131,10 +131,11 @@ def test_the_import_refuses_an_unknown_campaign(db):
 
 
 def test_add_lead_checks_like_an_import_row_and_refuses_a_duplicate(db, campaign_id):
-    lead = add_lead(db, campaign_id, {"phone": "(212) 555-0101", "state": "ny", "custom_fields": {"x": 1}},
-                    "US", NOW)
+    lead = add_lead(db, campaign_id, {"phone": "(212) 555-0101", "state": "ny", "custom_fields": {"x": 1},
+                                      "list_name": "web form"}, "US", NOW)
     db.commit()
     assert lead.phone == "+12125550101" and lead.state == "NY" and lead.custom_fields == {"x": 1}
+    assert lead.list_name == "web form"
     with pytest.raises(FlowError) as info:
         add_lead(db, campaign_id, {"phone": "+12125550101"}, "US", NOW)
     assert info.value.status == 409
