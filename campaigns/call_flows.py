@@ -79,8 +79,7 @@ def answer(services: Services, attempt_id: int, params: Mapping[str, str]) -> An
             call.routing_outcome = "abandoned"
             plan = AnswerPlan("abandon", sid, campaign.abandon_message)
         else:
-            attempt.agent_id = call.agent_id if call.agent_id else next(
-                (c.agent_id for c in stored.commands if isinstance(c, engine.DialAgent)), None)
+            attempt.agent_id = call.agent_id
             lead.status = LeadStatus.IN_CALL.value
             plan = AnswerPlan("connect", sid)
     carry_out(services, stored, answering=sid)

@@ -83,14 +83,14 @@ def pace(services: Services, campaign_id: int) -> PaceResult:
         ))
         if plan.lines == 0:
             return PaceResult(running=True, plan=plan)
-        chosen = _take_leads(session, campaign, plan, now, services.settings.default_region)
+        chosen = take_leads(session, campaign, plan, now, services.settings.default_region)
         granted = rate.take(len(chosen), now.timestamp())
-        intents = [_write_intent(session, campaign, lead, covered, now) for lead, covered in chosen[:granted]]
+        intents = [write_intent(session, campaign, lead, covered, now) for lead, covered in chosen[:granted]]
     log.info("campaign %s: %s (%d intents)", campaign_id, plan.reason, len(intents))
     return PaceResult(running=True, plan=plan, intents=tuple(intents))
 
 
-def _take_leads(session: Session, campaign: Campaign, plan: PacingPlan, now: datetime,
+def take_leads(session: Session, campaign: Campaign, plan: PacingPlan, now: datetime,
                 region: str) -> list[tuple[Lead, bool]]:
     """The next leads the gate allows, priority first then oldest; gold customers only on covered lines."""
     covered, ahead = plan.lines_covered, plan.lines_ahead
@@ -142,10 +142,13 @@ def _gold_customers(session: Session, leads: list[Lead]) -> set[int]:
                                                          Customer.value_tier == Tier.GOLD.value)))
 
 
-def _write_intent(session: Session, campaign: Campaign, lead: Lead, covered: bool, now: datetime) -> int:
+def write_intent(session: Session, campaign: Campaign, lead: Lead, covered: bool, now: datetime,
+                 agent_id: int | None = None) -> int:
+    """Write the dial intent (its idempotency key numbers the lead's attempts) and mark the lead dialing.
+    `agent_id`: the agent the answered call goes to first (preview mode)."""
     number = lead.attempts + 1
     attempt = DialAttempt(idempotency_key=f"{lead.id}:{number}", campaign_id=campaign.id, lead_id=lead.id,
-                          number=number, covered=covered, created_at=now)
+                          number=number, covered=covered, created_at=now, agent_id=agent_id)
     session.add(attempt)
     lead.status = LeadStatus.DIALING.value
     lead.attempts = number
@@ -163,7 +166,7 @@ def place(services: Services, attempt_id: int) -> str:
         lead = session.get(Lead, attempt.lead_id)
         campaign = session.get(Campaign, attempt.campaign_id)
         if campaign.status != CampaignStatus.RUNNING.value:
-            _not_placed(session, attempt, lead, "campaign no longer running")
+            mark_not_placed(session, attempt, lead, "campaign no longer running")
             return "skipped"
         to, caller_id, ring, amd = lead.phone, campaign.caller_id, campaign.ring_timeout_s, campaign.amd
         detection = "DetectMessageEnd" if campaign.machine_action == "message" else "Enable"
@@ -186,7 +189,7 @@ def place(services: Services, attempt_id: int) -> str:
         with transaction(services.sessions) as session:
             attempt = session.get(DialAttempt, attempt_id)
             if attempt.status == AttemptStatus.INTENT.value:
-                _not_placed(session, attempt, session.get(Lead, attempt.lead_id), str(exc)[:300])
+                mark_not_placed(session, attempt, session.get(Lead, attempt.lead_id), str(exc)[:300])
         return "rejected"
     with transaction(services.sessions) as session:
         attach_call(session, session.get(DialAttempt, attempt_id), placed.sid, placed.status, services.clock())
@@ -216,7 +219,7 @@ def attach_call(session: Session, attempt: DialAttempt, sid: str, status: str, n
     return call
 
 
-def _not_placed(session: Session, attempt: DialAttempt, lead: Lead, why: str) -> None:
+def mark_not_placed(session: Session, attempt: DialAttempt, lead: Lead, why: str) -> None:
     """The carrier never placed the call: the lead goes back to the list; the attempt has no outcome, so the
     gate does not count it (`lead.attempts` only numbers intents, keeping idempotency keys unique)."""
     attempt.status = AttemptStatus.NOT_PLACED.value

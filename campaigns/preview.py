@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import gate
-from campaigns.dialer import _take_leads, _write_intent, place
-from campaigns.models import Campaign, DialAttempt, Lead, LeadStatus
+from campaigns.dialer import take_leads, write_intent, place
+from campaigns.models import Campaign, Lead, LeadStatus
 from campaigns.pacing import DialMode, PacingPlan
 from campaigns.throttle import CallRate
 from hub.customers import customer_card
@@ -54,7 +54,7 @@ def hand_out(session: Session, campaign: Campaign, free: list[int], now: datetim
         return changed
     plan = PacingPlan(lines_covered=len(waiting), lines_ahead=0, effective_mode=DialMode.PREVIEW,
                       reason=f"{len(waiting)} agents waiting for a lead to preview")
-    for agent_id, (lead, _) in zip(waiting, _take_leads(session, campaign, plan, now, region)):
+    for agent_id, (lead, _) in zip(waiting, take_leads(session, campaign, plan, now, region)):
         lead.status = LeadStatus.PREVIEW.value
         lead.preview_agent_id = agent_id
         lead.next_check_at = now + PREVIEW_HOLD
@@ -91,8 +91,7 @@ def dial(services: Services, agent_id: int, lead_id: int) -> int:
         if rate.take(1, now.timestamp()) < 1:
             raise FlowError("the account is at its calls-per-second limit: try again in a second", 429)
         lead.preview_agent_id = None
-        attempt_id = _write_intent(session, campaign, lead, True, now)
-        session.get(DialAttempt, attempt_id).agent_id = agent_id  # the answered call goes to them first
+        attempt_id = write_intent(session, campaign, lead, True, now, agent_id=agent_id)
     outcome = place(services, attempt_id)
     if outcome == "rejected":
         raise FlowError("the carrier refused the call; the lead is back on the list", 502)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from campaigns.dialer import _not_placed, attach_call
+from campaigns.dialer import mark_not_placed, attach_call
 from campaigns.models import AttemptStatus, Campaign, DialAttempt, Lead
 from hub import call_flows
 from hub.db import transaction
@@ -59,7 +59,7 @@ def reconcile(services: Services) -> dict[str, int]:
                 counts["tied"] += 1
                 log.info("reconciler: intent %s was placed as %s", attempt_id, found[0].sid)
             else:
-                _not_placed(session, attempt, session.get(Lead, attempt.lead_id), "never placed (reconciler)")
+                mark_not_placed(session, attempt, session.get(Lead, attempt.lead_id), "never placed (reconciler)")
                 counts["not_placed"] += 1
                 log.info("reconciler: intent %s was never placed; its lead is back on the list", attempt_id)
     for attempt_id, sid, _ in dialed:

@@ -8,7 +8,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from campaigns import dialer, handoff, preview, reconciler
+from campaigns.models import Campaign, CampaignStatus
+from hub.db import transaction
 from hub.effects import push
 from hub.services import Services
 from hub.tasks import current_services, ensure_sweep
@@ -74,11 +78,6 @@ def reconcile() -> None:
 
 def restart_lost_loops(services: Services) -> list[int]:
     """Start the pacing loop again for a running campaign whose loop died (its Redis job was lost)."""
-    from sqlalchemy import select
-
-    from campaigns.models import Campaign, CampaignStatus
-    from hub.db import transaction
-
     with transaction(services.sessions) as session:
         running = list(session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING.value)))
     restarted = [cid for cid in running if not services.redis.exists(_alive_key(cid))]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.call_flows import agent_joined as campaign_agent_joined
 from campaigns.call_flows import leg_ended as campaign_leg_ended
+from campaigns.call_flows import link_status as campaign_link_status
 from hub.customers import add_entry, identify_caller
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
@@ -172,6 +173,15 @@ def record_status(
     if stored is not None:
         carry_out(services, stored)
     return "applied"
+
+
+def record_campaign_status(services: Services, attempt_id: int, params: Mapping[str, str], *,
+                           idempotency_token: str | None = None) -> str:
+    """Apply one call-progress callback of a campaign's call: tie it to its dial intent first (the REST answer
+    that would have may have died with a worker), then as any other status callback."""
+    if not campaign_link_status(services, attempt_id, params):
+        return "unknown"
+    return record_status(services, params, idempotency_token=idempotency_token)
 
 
 def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime,

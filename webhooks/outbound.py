@@ -15,6 +15,10 @@ def _services():
     return current_app.extensions["switchboard"]
 
 
+def _url(path: str) -> str:
+    return _services().settings.public_url + path
+
+
 def _xml(document: str) -> Response:
     return Response(document, mimetype="text/xml")
 
@@ -38,9 +42,8 @@ def answer():
     _required("CallSid")
     plan = outbound.answer(_services(), _attempt(), request.form)
     if plan.action == "connect":
-        services = _services()
-        return _xml(twiml.connect_lead(plan.call_sid, services.settings.public_url + "/webhooks/outbound/silence",
-                                       services.settings.public_url + "/webhooks/voice/conference"))
+        return _xml(twiml.connect_lead(plan.call_sid, _url("/webhooks/outbound/silence"),
+                                       _url("/webhooks/voice/conference")))
     return _xml(twiml.message_then_hang_up(plan.message))
 
 
@@ -48,11 +51,8 @@ def answer():
 @signed_by_twilio
 def status():
     _required("CallSid", "CallStatus")
-    if not outbound.link_status(_services(), _attempt(), request.form):
-        return {"outcome": "unknown"}
-    outcome = call_flows.record_status(_services(), request.form,
-                                       idempotency_token=request.headers.get("I-Twilio-Idempotency-Token"))
-    return {"outcome": outcome}
+    return {"outcome": call_flows.record_campaign_status(
+        _services(), _attempt(), request.form, idempotency_token=request.headers.get("I-Twilio-Idempotency-Token"))}
 
 
 @bp.post("/amd")
