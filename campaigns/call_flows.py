@@ -42,6 +42,11 @@ def _is_machine(answered_by: str | None) -> bool:
     return bool(answered_by) and (answered_by.startswith("machine") or answered_by == "fax")
 
 
+def _machine_words(campaign: Campaign) -> str:
+    """What a machine hears: the campaign's message when its machine action is to leave one, else nothing."""
+    return (campaign.machine_message or "") if campaign.machine_action == "message" else ""
+
+
 def answer(services: Services, attempt_id: int, params: Mapping[str, str]) -> AnswerPlan:
     """A campaign's call was answered: connect a reserved agent, or abandon it with the recorded message."""
     sid = params["CallSid"]
@@ -52,20 +57,23 @@ def answer(services: Services, attempt_id: int, params: Mapping[str, str]) -> An
         attempt = session.get(DialAttempt, attempt_id)
         if attempt is None:
             return AnswerPlan("gone", sid)
+        if attempt.call_sid not in (None, sid):
+            return AnswerPlan("gone", sid)  # a crossed webhook: this attempt belongs to another call
         campaign = session.get(Campaign, attempt.campaign_id)
         attach_call(session, attempt, sid, "in-progress", now)
         if attempt.status == AttemptStatus.ANSWERED.value or attempt.status == AttemptStatus.ENDED.value:
             # the carrier repeated the answer webhook: say the same thing again
             if attempt.abandoned:
                 return AnswerPlan("abandon", sid, campaign.abandon_message)
-            return AnswerPlan("machine" if _is_machine(attempt.answered_by) else "connect", sid,
-                              campaign.machine_message or "")
+            if _is_machine(attempt.answered_by):
+                return AnswerPlan("machine", sid, _machine_words(campaign))
+            return AnswerPlan("connect", sid)
         attempt.status = AttemptStatus.ANSWERED.value
         attempt.answered_at = now
         attempt.answered_by = params.get("AnsweredBy") or None
         attempt.ring_s = (now - attempt.created_at).total_seconds()
         if _is_machine(attempt.answered_by):
-            return AnswerPlan("machine", sid, campaign.machine_message or "" if campaign.machine_action == "message" else "")
+            return AnswerPlan("machine", sid, _machine_words(campaign))
         lead = session.get(Lead, attempt.lead_id)
         members = frozenset(a.agent_id for a in campaign.agents)
         # the agent who dialed it from a preview, or who owns its callback, if free

@@ -102,3 +102,19 @@ def test_a_status_callback_for_another_calls_attempt_is_ignored(hub):
     crossed = dict(answer_params(other), CallStatus="completed", SequenceNumber="2")
     assert post(hub, f"/webhooks/outbound/status?attempt={attempt_id}", crossed).get_json() == {"outcome": "unknown"}
     assert _attempt(hub).call_sid == sid
+
+
+@pytest.mark.parametrize("action, says", [("hang_up", []), ("message", ["Say"])])
+def test_a_machine_gets_the_campaigns_machine_action_every_time_it_asks(hub, action, says):
+    with transaction(hub.extensions["switchboard"].sessions) as s:
+        campaign = s.scalars(select(Campaign)).one()
+        campaign.machine_action, campaign.machine_message = action, "Sunny Roofs: call us at 415 555 0100."
+    attempt_id, sid = _attempt(hub).id, new_sid()
+    params = dict(answer_params(sid), AnsweredBy="machine_end_beep")
+    for _ in range(2):  # the carrier may ask twice: the same answer
+        doc = ElementTree.fromstring(post(hub, f"/webhooks/outbound/answer?attempt={attempt_id}", params).data)
+        assert [child.tag for child in doc] == [*says, "Hangup"]
+    assert _attempt(hub).answered_by == "machine_end_beep" and not _attempt(hub).abandoned
+    crossed = post(hub, f"/webhooks/outbound/answer?attempt={attempt_id}", answer_params(new_sid()))
+    assert [child.tag for child in ElementTree.fromstring(crossed.data)] == ["Hangup"]  # not this attempt's call
+    assert _attempt(hub).call_sid == sid
