@@ -73,6 +73,7 @@ def dial(services: Services, agent_id: int, lead_id: int) -> int:
     """The agent dials the lead they preview: the gate is asked again, then the call is placed."""
     now = services.clock()
     rate = CallRate(services.redis, services.settings.twilio_account_sid or "local", services.settings.dial_cps)
+    refusal = None  # a lead that may not be dialed goes back to the list: that must commit before refusing
     with transaction(services.sessions) as session:
         lock_routing(session)
         lead = _held_lead(session, agent_id, lead_id)
@@ -80,18 +81,18 @@ def dial(services: Services, agent_id: int, lead_id: int) -> int:
         if agent.presence != "available" or agent.work != "idle":
             raise FlowError("you are not free: finish your current work first")
         campaign = session.get(Campaign, lead.campaign_id)
-        if campaign.status != "running":
-            _release(lead)
-            raise FlowError(f"the campaign is {campaign.status}")
         verdict = gate.judge(session, campaign, [lead], now, services.settings.default_region)[lead.id]
-        if not verdict.allowed:
+        if not verdict.allowed:  # the campaign stopped, or the lead was opted out, left its window...
             _release(lead)
             gate.record_skip(lead, verdict, now)
-            raise FlowError("this lead may not be dialed now: " + "; ".join(s.detail for s in verdict.reasons))
-        if rate.take(1, now.timestamp()) < 1:
+            refusal = "this lead may not be dialed now: " + "; ".join(s.detail for s in verdict.reasons)
+        elif rate.take(1, now.timestamp()) < 1:
             raise FlowError("the account is at its calls-per-second limit: try again in a second", 429)
-        lead.preview_agent_id = None
-        attempt_id = write_intent(session, campaign, lead, True, now, agent_id=agent_id)
+        else:
+            lead.preview_agent_id = None
+            attempt_id = write_intent(session, campaign, lead, True, now, agent_id=agent_id)
+    if refusal is not None:
+        raise FlowError(refusal)
     outcome = place(services, attempt_id)
     if outcome == "rejected":
         raise FlowError("the carrier refused the call; the lead is back on the list", 502)
