@@ -1,7 +1,7 @@
 """What consoles and the wallboard show: whole snapshots, so a reconnecting client simply re-renders."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,8 +11,10 @@ from campaigns.models import Campaign, CampaignStatus
 from campaigns.preview import preview_view
 from campaigns.screening import lead_view
 from campaigns.stats import campaign_summary
+from hub import metrics
 from hub.customers import customer_card
-from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg, Queue, RoutingTrace
+from hub.in_call import controls_view
+from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg, RoutingTrace
 from hub.routing_store import ACTIVE_CALL_STATES
 
 
@@ -57,6 +59,7 @@ def _call_view(session: Session, call: Call, now: datetime) -> dict[str, Any]:
         "disposition": call.disposition,
         "customer": card,
         "outbound": outbound,
+        "controls": controls_view(session, call),  # hold, mute, transfer, notes (hub.in_call)
     }
 
 
@@ -109,7 +112,7 @@ def _latest_reasons(session: Session, sids: list[str]) -> dict[str, str]:
 
 
 def board(session: Session, now: datetime) -> dict[str, Any]:
-    """Return the supervisor wallboard: queues, agents and live calls."""
+    """Return the supervisor wallboard: queues, agents, live calls, campaigns, today's charts and alerts."""
     agents = list(session.scalars(select(Agent).order_by(Agent.name)))
     live = list(
         session.scalars(
@@ -117,46 +120,16 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
             .order_by(Call.created_at)
         )
     )
-    today = list(
-        session.scalars(
-            select(Call).where(Call.leg == Leg.CUSTOMER.value, Call.created_at >= _day_start(now),
-                               Call.routing_state == "ended")
-        )
-    )
+    figures = metrics.wallboard(session, now, agents, live)
     by_sid = {c.sid: c for c in live}
-    queues = []
-    for queue in session.scalars(select(Queue).order_by(Queue.name)):
-        waiting = [c for c in live if c.queue_id == queue.id and c.routing_state in ("waiting", "offered")]
-        skilled = [a for a in agents if all(a.skill_levels.get(s, 0) >= lvl for s, lvl in queue.skill_levels.items())]
-        ended = [c for c in today if c.queue_id == queue.id]
-        answered = [c for c in ended if c.connected_at is not None]
-        abandoned = [c for c in ended if c.connected_at is None and c.routing_outcome is None]
-        overflowed = [c for c in ended if c.connected_at is None and c.routing_outcome == "voicemail"]
-        closed = [c for c in ended if c.routing_outcome == "voicemail_after_hours"]
-        target = timedelta(seconds=queue.service_level_s)
-        in_target = [c for c in answered if c.connected_at - c.created_at <= target]
-        # service level: answered in time over all calls offered to the queue while open
-        offered_total = len(answered) + len(abandoned) + len(overflowed)
-        queues.append({
-            "name": queue.name,
-            "waiting": len(waiting),
-            "longest_wait_s": max((int((now - c.created_at).total_seconds()) for c in waiting), default=0),
-            "agents_available": sum(1 for a in skilled if a.presence == "available" and a.work == "idle"),
-            "agents_on_call": sum(1 for a in skilled if a.work in ("offered", "on_call")),
-            "agents_wrap_up": sum(1 for a in skilled if a.work == "wrap_up"),
-            "agents_break": sum(1 for a in skilled if a.presence == "break"),
-            "answered_today": len(answered),
-            "abandoned_today": len(abandoned),
-            "overflowed_today": len(overflowed),
-            "after_hours_today": len(closed),
-            "service_level_today": (len(in_target) / offered_total) if offered_total else None,
-        })
     agent_rows = []
     for a in agents:
         current = by_sid.get(a.call_sid) if a.call_sid else None
+        day = figures["agents"].get(a.id, {})
         row = agent_dict(a)
         row["customer_name"] = current.customer.name if current and current.customer else None
-        row["calls_today"] = sum(1 for c in today if c.agent_id == a.id and c.connected_at is not None)
+        row["calls_today"] = day.get("answered", 0)
+        row["aht_s"] = day.get("aht_s")
         agent_rows.append(row)
     reasons = _latest_reasons(session, [c.sid for c in live])
     campaign_rows = list(session.scalars(select(Campaign).order_by(Campaign.name)))
@@ -172,5 +145,7 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
         "since": _iso(c.created_at),
     } for c in live]
     campaigns = [campaign_summary(session, c, now) for c in campaign_rows if c.status != CampaignStatus.STOPPED.value]
-    return {"queues": queues, "agents": agent_rows, "calls": calls, "campaigns": campaigns,
+    return {"queues": figures["queues"], "agents": agent_rows, "calls": calls, "campaigns": campaigns,
+            "day": figures["day"], "alerts": metrics.alerts(figures["queues"], campaigns),
+            "thresholds": {"service_level_goal": metrics.SERVICE_LEVEL_GOAL, "alert_margin": metrics.ALERT_MARGIN},
             "server_time": now.isoformat()}

@@ -4,7 +4,8 @@
 (() => {
   const RETRY_AFTER_REFUSAL_MS = 10000;
   const LONG_WAIT_S = 60; // a queue tile turns amber when its oldest caller has waited this long
-  const SERVICE_LEVEL_TARGET = 0.8;
+  const SERVICE_LEVEL_GOAL = 0.8; // until the board says otherwise (hub/metrics.py SERVICE_LEVEL_GOAL)
+  const CHART_COLORS = { answered: '#2e7d32', abandoned: '#c62828', voicemail: '#8d99a6', level: '#1565c0', trend: '#b26a00' };
   const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
   const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
   const CALL_WORDS = { waiting: 'Waiting', offered: 'Offered', connecting: 'Connecting', connected: 'Connected' };
@@ -26,7 +27,8 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false };
+  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false, alertsKey: null };
+  const charts = { calls: null, abandon: null };
   let socket = null;
   const { parseTime, formatDuration, el, humanize } = window.Switchboard;
 
@@ -82,27 +84,49 @@
     longest.append('Longest wait ', longestValue);
 
     const level = queue.service_level_today;
+    const goal = typeof queue.service_level_goal === 'number' ? queue.service_level_goal : SERVICE_LEVEL_GOAL;
     tile.classList.toggle('is-warning', queue.waiting > 0 && (queue.longest_wait_s || 0) >= LONG_WAIT_S);
-    tile.classList.toggle('is-below-target', typeof level === 'number' && level < SERVICE_LEVEL_TARGET);
+    tile.classList.toggle('is-below-target', typeof level === 'number' && level < goal);
 
     tile.append(title, waiting, longest, queueFacts(queue));
     return tile;
   }
 
+  function formatSeconds(seconds) {
+    return typeof seconds === 'number' ? formatDuration(Math.round(seconds)) : '—';
+  }
+
+  // What Erlang was told, so a supervisor can judge the forecast (docs/wallboard.md).
+  function forecastInputs(forecast) {
+    if (!forecast || !forecast.model) return 'No forecast until a call has been handled today.';
+    const model = forecast.model === 'erlang_a' ? `Erlang A (patience ${Math.round(forecast.patience_s)} s)` : 'Erlang C';
+    return `${model}: ${forecast.calls_expected} calls expected in 15 min, AHT ${Math.round(forecast.aht_s)} s, ` +
+      `${forecast.agents} agents staffed, target ${forecast.target_s} s`;
+  }
+
   function queueFacts(queue) {
+    const today = queue.today || {};
+    const forecast = queue.forecast || {};
     const facts = [
-      ['Available', queue.agents_available],
-      ['On call', queue.agents_on_call],
-      ['Wrap-up', queue.agents_wrap_up],
-      ['Break', queue.agents_break],
-      ['Answered', queue.answered_today],
-      ['Abandoned', queue.abandoned_today],
-      ['Voicemail', (queue.overflowed_today ?? 0) + (queue.after_hours_today ?? 0)],
-      ['Service level', formatServiceLevel(queue.service_level_today)],
+      ['available', 'Available', queue.agents_available],
+      ['on_call', 'On call', queue.agents_on_call],
+      ['wrap_up', 'Wrap-up', queue.agents_wrap_up],
+      ['break', 'Break', queue.agents_break],
+      ['offered', 'Offered', today.offered],
+      ['answered', 'Answered', queue.answered_today],
+      ['abandoned', 'Abandoned', queue.abandoned_today],
+      ['voicemail', 'Voicemail', (queue.overflowed_today ?? 0) + (queue.after_hours_today ?? 0)],
+      ['service_level', `Service level (${queue.target_s ?? 20} s)`, formatServiceLevel(queue.service_level_today)],
+      ['abandon_rate', 'Abandon rate', formatServiceLevel(today.abandon_rate)],
+      ['asa', 'ASA', formatSeconds(today.asa_s)],
+      ['aht', 'AHT', formatSeconds(today.aht_s)],
+      ['forecast', 'Next 15 min (forecast)', formatServiceLevel(forecast.service_level), forecastInputs(forecast)],
     ];
     const list = el('dl', 'queue-facts');
-    facts.forEach(([label, value]) => {
+    facts.forEach(([key, label, value, title]) => {
       const pair = el('div');
+      pair.dataset.fact = key;
+      if (title) pair.title = title;
       pair.append(el('dt', null, label), el('dd', null, value ?? 0));
       list.append(pair);
     });
@@ -136,14 +160,44 @@
     const presence = el('td', `presence presence-${agent.presence}`, presenceText(agent));
     const work = el('td', `work work-${agent.work}`, WORK_WORDS[agent.work] || humanize(agent.work));
     const customer = el('td', agent.customer_name ? null : 'muted', agent.customer_name || '—');
+    if (agent.work === 'on_call' && agent.call_sid) customer.append(monitorControls(agent)); // in-call controls helper
     const calls = el('td', 'num', agent.calls_today ?? 0);
-    row.append(name, presence, work, sinceCell(agent.since), customer, calls);
+    const aht = el('td', 'num agent-aht', formatSeconds(agent.aht_s));
+    row.append(name, presence, work, sinceCell(agent.since), customer, calls, aht);
     return row;
+  }
+
+  /* ---------- listen / whisper / barge (conference coaching; the server checks the role again) ---------- */
+
+  const MONITOR_MODES = [['listen', 'Listen'], ['whisper', 'Whisper'], ['barge', 'Barge'], ['leave', 'Leave']];
+
+  function monitorControls(agent) {
+    const group = el('span', 'monitor-controls');
+    group.setAttribute('role', 'group');
+    group.setAttribute('aria-label', `Monitor ${agent.name}'s call`);
+    const status = el('span', 'monitor-status muted');
+    status.setAttribute('role', 'status');
+    MONITOR_MODES.forEach(([mode, word]) => {
+      const button = el('button', 'btn btn-small', word);
+      button.type = 'button';
+      button.dataset.mode = mode;
+      button.setAttribute('aria-label', `${word} ${mode === 'leave' ? '' : 'on '}${agent.name}'s call`.replace('  ', ' '));
+      button.addEventListener('click', () => {
+        const event = mode === 'leave' ? 'stop_monitoring' : 'monitor';
+        socket.timeout(10000).emit(event, { call_sid: agent.call_sid, mode }, (err, reply) => {
+          status.textContent = err ? 'No answer from the server.' : (reply && reply.ok ? '' : (reply && reply.error) || 'Failed.');
+        });
+      });
+      group.append(button);
+    });
+    group.append(status);
+    return group;
   }
 
   function renderAgents(agents) {
     const body = $('agents').tBodies[0];
-    body.replaceChildren(...(agents.length ? agents.map(agentRow) : [emptyRow(6, 'No agents.')]));
+    const columns = $('agents').tHead.rows[0].cells.length;
+    body.replaceChildren(...(agents.length ? agents.map(agentRow) : [emptyRow(columns, 'No agents.')]));
   }
 
   /* ---------- calls ---------- */
@@ -211,6 +265,106 @@
     body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(11, 'No campaigns running.')]));
   }
 
+  /* ---------- alerts ---------- */
+
+  // Rebuilt only when what it says changes, so a screen reader announces each alert once.
+  function renderAlerts(alerts) {
+    const key = JSON.stringify(alerts.map((a) => [a.level, a.kind, a.subject, a.message]));
+    if (key === view.alertsKey) return;
+    view.alertsKey = key;
+    const banner = $('alerts');
+    banner.dataset.level = alerts.some((a) => a.level === 'breach') ? 'breach' : (alerts.length ? 'warning' : 'none');
+    if (!alerts.length) {
+      banner.replaceChildren();
+      return;
+    }
+    const list = el('ul', 'alert-list');
+    alerts.forEach((alert) => {
+      const item = el('li', `alert alert-${alert.level}`);
+      item.dataset.kind = alert.kind;
+      item.dataset.subject = alert.subject;
+      item.append(el('strong', null, alert.level === 'breach' ? 'Breach: ' : 'Warning: '), alert.message);
+      list.append(item);
+    });
+    banner.replaceChildren(list);
+  }
+
+  /* ---------- charts (Chart.js, served by the hub) ---------- */
+
+  function intervalLabel(iso) {
+    return String(iso || '').slice(11, 16); // HH:MM of the UTC day
+  }
+
+  function asPercent(rate) {
+    return typeof rate === 'number' ? Math.round(rate * 1000) / 10 : null;
+  }
+
+  function makeChart(canvas, type, datasets, scales) {
+    return new window.Chart(canvas, {
+      type,
+      data: { labels: [], datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        interaction: { mode: 'index', intersect: false },
+        plugins: { legend: { position: 'bottom' } },
+        scales,
+      },
+    });
+  }
+
+  function createCharts() {
+    const ink = getComputedStyle(document.body).color;
+    window.Chart.defaults.color = ink;
+    const percentAxis = (position) => ({
+      position, min: 0, max: 100, ticks: { callback: (v) => `${v}%` }, grid: { drawOnChartArea: position === 'left' },
+    });
+    charts.calls = makeChart($('calls-chart'), 'bar', [
+      { label: 'Answered', data: [], backgroundColor: CHART_COLORS.answered, stack: 'calls', yAxisID: 'calls' },
+      { label: 'Abandoned', data: [], backgroundColor: CHART_COLORS.abandoned, stack: 'calls', yAxisID: 'calls' },
+      { label: 'Voicemail', data: [], backgroundColor: CHART_COLORS.voicemail, stack: 'calls', yAxisID: 'calls' },
+      { type: 'line', label: 'Service level %', data: [], borderColor: CHART_COLORS.level,
+        backgroundColor: CHART_COLORS.level, yAxisID: 'level', spanGaps: true, pointRadius: 2 },
+    ], {
+      x: { stacked: true },
+      calls: { position: 'left', stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'Calls' } },
+      level: percentAxis('right'),
+    });
+    charts.abandon = makeChart($('abandon-chart'), 'line', [
+      { label: 'Abandon rate %', data: [], borderColor: CHART_COLORS.abandoned, backgroundColor: CHART_COLORS.abandoned,
+        spanGaps: true, pointRadius: 2 },
+      { label: 'So far today %', data: [], borderColor: CHART_COLORS.trend, backgroundColor: CHART_COLORS.trend,
+        borderDash: [6, 4], spanGaps: true, pointRadius: 0 },
+    ], { y: { ...percentAxis('left'), beginAtZero: true } });
+  }
+
+  function renderCharts(day) {
+    if (typeof window.Chart !== 'function' || !day) return;
+    if (!charts.calls) createCharts();
+    const rows = day.intervals || [];
+    const labels = rows.map((r) => intervalLabel(r.start));
+    const series = [
+      rows.map((r) => r.answered), rows.map((r) => r.abandoned), rows.map((r) => r.voicemail),
+      rows.map((r) => asPercent(r.service_level)),
+    ];
+    charts.calls.data.labels = labels;
+    series.forEach((data, i) => { charts.calls.data.datasets[i].data = data; });
+    charts.abandon.data.labels = labels;
+    charts.abandon.data.datasets[0].data = rows.map((r) => asPercent(r.abandon_rate));
+    charts.abandon.data.datasets[1].data = rows.map((r) => asPercent(r.abandon_rate_so_far));
+    charts.calls.update('none');
+    charts.abandon.update('none');
+    const sum = (key) => rows.reduce((total, r) => total + (r[key] || 0), 0);
+    const offered = sum('offered');
+    const inTarget = view.board.queues.reduce((total, q) => total + ((q.today || {}).answered_in_target || 0), 0);
+    $('calls-chart').setAttribute('aria-label',
+      `Calls per 15 minutes today: ${offered} offered, ${sum('answered')} answered, ${sum('abandoned')} abandoned; ` +
+      `service level ${offered ? Math.round((inTarget / offered) * 100) : '—'}%`);
+    const last = rows.length ? rows[rows.length - 1].abandon_rate_so_far : null;
+    $('abandon-chart').setAttribute('aria-label', `Abandon rate so far today: ${formatServiceLevel(last)}`);
+  }
+
   /* ---------- ticking & connection ---------- */
 
   function tick() {
@@ -233,6 +387,8 @@
     renderAgents(board.agents || []);
     renderCalls(board.calls || []);
     renderCampaigns(board.campaigns || []);
+    renderAlerts(board.alerts || []);
+    renderCharts(board.day);
     tick();
   }
 
