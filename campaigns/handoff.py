@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, Handoff, HandoffStatus, Lead
-from hub.customers import add_entry
+from hub.customers import add_entry, find_by_number
 from hub.db import transaction
 from hub.errors import FlowError
-from hub.models import Agent
+from hub.models import Agent, Customer, CustomerPhone
 from hub.services import Services
 
 log = logging.getLogger(__name__)
@@ -165,11 +165,35 @@ def record_outcome(session: Session, handoff_id: int, outcome: str, amount: floa
     handoff.outcome, handoff.outcome_at, handoff.outcome_reason = outcome, now, reason
     handoff.amount = float(amount) if outcome == "won" else None
     lead = session.get(Lead, handoff.lead_id)
+    if outcome == "won" and lead.customer_id is None:
+        lead.customer_id = _customer_for(session, lead).id  # a sale makes the lead a customer
     if lead.customer_id is not None:
         words = f"won, {handoff.amount:.2f}" if outcome == "won" else f"lost{': ' + reason if reason else ''}"
         add_entry(session, lead.customer_id, "handoff", f"Field sales: {words}", now,
                   details={"handoff_id": handoff.id, "outcome": outcome, "amount": handoff.amount})
+    if outcome == "won":
+        # the sale is an order (once: its external id is the handoff's), and its customer's tier and stage
+        # follow at once, with the last full recompute's models (imported here: the models load scipy)
+        from crm.orders import order_from_handoff
+        from crm.recompute import recompute_customer
+
+        campaign = session.get(Campaign, handoff.campaign_id)
+        order, created = order_from_handoff(session, lead.customer_id, handoff.id, handoff.amount,
+                                            campaign.name if campaign else None, now)
+        if created:
+            recompute_customer(session, lead.customer_id, now, f"field sales won handoff {handoff.id}")
     return handoff
+
+
+def _customer_for(session: Session, lead: Lead) -> Customer:
+    """The customer who owns the lead's number, or a new one named after the lead."""
+    customer = find_by_number(session, lead.phone)
+    if customer is None:
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or "Customer from field sales"
+        customer = Customer(name=name[:200], phones=[CustomerPhone(number=lead.phone, label="lead")])
+        session.add(customer)
+        session.flush()
+    return customer
 
 
 def handoff_dict(handoff: Handoff) -> dict[str, Any]:

@@ -245,24 +245,29 @@ def _maximise(objective: Callable[[FloatArray], tuple[float, FloatArray]], n_par
         ModelError: no start reached a finite, stationary point.
     """
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * n_params
-    best = None
+    best = last = None
     for start in (0.0, -1.0, 1.0):
         result = minimize(objective, np.full(n_params, start), jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
-        if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
-            best = result
-        if result.success and np.isfinite(result.fun):
-            break
-    if best is None:
-        raise ModelError("the likelihood is not finite anywhere the fit looked")
-    if not best.success:
+        if not np.isfinite(result.fun):
+            continue
+        last = result
         # L-BFGS-B's line search gives up at the limit of floating-point precision, e.g. on a flat ridge
         # where two parameters are not identified: accept the point if it is stationary for practical needs.
-        gradient = _projected_gradient(best, bounds)
-        if not gradient < 1e-5:
-            raise ModelError(f"the likelihood fit did not converge for this data ({best.message})")
+        # Only stationary points compete: on such a ridge a later start can end a hair lower but less still,
+        # and must not throw away a good point found before it.
+        stationary = result.success or _projected_gradient(result, bounds) < 1e-5
+        if stationary and (best is None or result.fun < best.fun):
+            best = result
+        if result.success:
+            break
+    if last is None:
+        raise ModelError("the likelihood is not finite anywhere the fit looked")
+    if best is None:
+        raise ModelError(f"the likelihood fit did not converge for this data ({last.message})")
+    if not best.success:
         log.warning("likelihood fit stopped on a flat likelihood (gradient %.1e): the data may not identify "
-                    "every parameter", gradient)
+                    "every parameter", _projected_gradient(best, bounds))
     at_bound = np.flatnonzero(np.abs(best.x) >= _LOG_BOUND - 1e-6)
     if len(at_bound):
         log.warning("likelihood fit: parameter(s) %s at the search bound; the data does not identify them",

@@ -8,6 +8,7 @@ import os
 import sys
 
 from campaigns.cli import add_commands as add_campaign_commands
+from crm.cli import add_commands as add_crm_commands
 from config.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("hub")
@@ -34,6 +35,7 @@ def cmd_worker(args) -> int:
     from rq.serializers import JSONSerializer
 
     from campaigns.tasks import schedule_reconcile
+    from crm.tasks import ensure_daily
     from hub import tasks
     from hub.jobs import break_dead_scheduler_lock
     from hub.services import build_services
@@ -42,6 +44,7 @@ def cmd_worker(args) -> int:
     tasks.install(services)
     tasks.schedule_sweep(services, services.clock())
     schedule_reconcile(services, services.clock())
+    ensure_daily(services)  # the CRM's daily recompute
     if break_dead_scheduler_lock(services.redis, services.jobs.queue.name):
         log.warning("freed the scheduler lock of a worker that died on this host")
     # retry the scheduler lock every 10 s (RQ's default is 10 minutes), so timers survive a dead worker; an
@@ -221,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region for numbers without a country code (default: settings)")
     p.set_defaults(func=cmd_customers_import)
     add_campaign_commands(sub)
+    add_crm_commands(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaigns.openapi import campaign_paths
+from crm.openapi import crm_paths
 
 
 def _op(summary: str, role: str | None, params: list[dict] | None = None, body: dict | None = None,
@@ -59,5 +60,6 @@ def openapi_document() -> dict[str, Any]:
                 "Every routing decision about a call: candidates, who was skipped and why, the deciding rule",
                 "agent", [_path_id("sid", "string")])},
             **campaign_paths(),
+            **crm_paths(),
         },
     }

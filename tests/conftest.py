@@ -27,6 +27,7 @@ from config.settings import Settings
 from hub.db import make_engine
 from hub.migrate import upgrade
 import campaigns.models  # noqa: F401  (so truncation covers the campaign tables)
+import crm.models  # noqa: F401  (and the CRM tables)
 from hub.models import Base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

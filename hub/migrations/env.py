@@ -3,6 +3,7 @@ from alembic import context
 
 from hub.db import make_engine
 import campaigns.models  # noqa: F401  (registers the campaign tables on Base.metadata)
+import crm.models  # noqa: F401  (registers the CRM tables)
 from hub.models import Base
 
 config = context.config

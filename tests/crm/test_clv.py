@@ -276,3 +276,18 @@ def test_spend_without_spread_between_customers_fits_the_limiting_model_and_says
     assert model.q > 1000 and model.v / model.q == pytest.approx(35.0 / 6.0, rel=0.05)  # nu = q / v = 6 / 35
     assert "not identify" in caplog.text
     np.testing.assert_allclose(clv.expected_average_spend(model, x, average), 35.0, rtol=0.02)
+
+
+# 15 buyers (40 customers of a small shop), days since the first purchase: the BG/NBD likelihood is a ridge
+# in (a, b). The first start stops on it, stationary; a later start ends a hair lower but less still. The fit
+# used to keep only the lowest point, find it not stationary and refuse, so a small base got no lifetime value.
+RIDGE_X = [7, 8, 5, 5, 5, 2, 2, 0, 1, 2, 2, 2, 2, 1, 0]
+RIDGE_TX_DAYS = [140, 132, 98, 84, 106, 421, 372, 0, 456, 182, 355, 205, 202, 242, 0]
+RIDGE_T_DAYS = [150, 148, 119, 144, 133, 515, 374, 406, 562, 545, 464, 459, 568, 507, 275]
+
+
+def test_a_stationary_fit_on_a_ridge_is_kept_when_a_later_start_ends_lower_but_not_stationary():
+    (x, t_x, age), weights = clv.compress_rows(RIDGE_X, np.array(RIDGE_TX_DAYS) / 7, np.array(RIDGE_T_DAYS) / 7)
+    model = clv.fit_bgnbd(x, t_x, age, weights=weights)
+    assert model.log_likelihood == pytest.approx(-150.7278, abs=1e-3)
+    assert 0 < clv.probability_alive(model, [2], [26.0], [77.86])[0] < 1

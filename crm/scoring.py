@@ -1,0 +1,192 @@
+"""From purchase aggregates to what the CRM says about each customer: the glue between the database's numbers
+and the pure core (crm.clv, crm.value, crm.lifecycle). No database, no clock.
+
+A full recompute fits the population (`fit_population`): the BG/NBD and Gamma-Gamma models, the revenue a
+customer needed for gold and silver, and the values behind each RFM score. Scoring any set of customers
+(`score`) then uses those. For the whole population tiers and RFM scores come straight from the core's
+rank-based functions; for one customer whose order just arrived they come from the last recompute's
+thresholds, so that customer is placed among the population without ranking everyone again.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from crm import clv, lifecycle, value
+from crm.aggregates import STAGES, TIERS, Aggregates
+from crm.rules import CrmRules
+
+WEEKS_PER_MONTH = 52.0 / 12.0
+
+
+@dataclass(frozen=True)
+class Population:
+    """What a full recompute learnt about all customers, reused for one customer's update."""
+
+    bgnbd: clv.BgNbd | None
+    gamma_gamma: clv.GammaGamma | None
+    gold_min_cents: int | None  # the smallest 12-month revenue among gold customers
+    silver_min_cents: int | None
+    rfm_edges: dict[str, list[float]]  # per score letter: the lowest (oriented) value having score 2..5
+    note: str | None  # why a model could not be fitted, if it could not
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Population:
+        bg = data.get("bgnbd")
+        gg = data.get("gamma_gamma")
+        return cls(bgnbd=clv.BgNbd(**bg) if bg else None, gamma_gamma=clv.GammaGamma(**gg) if gg else None,
+                   gold_min_cents=data.get("gold_min_cents"), silver_min_cents=data.get("silver_min_cents"),
+                   rfm_edges=data.get("rfm_edges") or {}, note=data.get("note"))
+
+
+EMPTY_POPULATION = Population(None, None, None, None, {}, "no full recompute yet")
+
+
+@dataclass
+class Scores:
+    """One element per customer, in the aggregates' order."""
+
+    tier: np.ndarray  # int8 index into TIERS
+    stage: np.ndarray  # int8 index into STAGES
+    stage_reason: np.ndarray  # str
+    recency: np.ndarray  # int8 1..5, 0 for no purchase
+    frequency: np.ndarray
+    monetary: np.ndarray
+    expected_purchases: np.ndarray  # float, nan without a model
+    p_alive: np.ndarray  # float, nan without a model
+    clv_cents: np.ndarray  # float, nan without a model
+    churn: np.ndarray  # bool
+    churn_reason: np.ndarray  # str
+    cost_cents: np.ndarray  # int64
+    value_to_date_cents: np.ndarray  # int64
+
+
+def _model_inputs(agg: Aggregates, today: int) -> tuple[np.ndarray, clv.Summary, np.ndarray]:
+    """The buyers' mask, their (x, t_x, T) in weeks, and their average repeat-purchase-day spend."""
+    buyers = agg.purchase_days > 0
+    first = np.minimum(agg.first_day[buyers], today)
+    last = np.minimum(agg.last_day[buyers], today)
+    summary = clv.summarise(first, last, agg.purchase_days[buyers], today)
+    repeat = agg.purchase_days[buyers] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spend = np.where(repeat > 0, (agg.revenue[buyers] - agg.first_day_revenue[buyers]) / 100.0
+                         / np.maximum(repeat, 1), 0.0)
+    return buyers, summary, spend
+
+
+def fit_population(agg: Aggregates, rules: CrmRules, today: int) -> Population:
+    """Fit the models on every buyer (rows compressed) and take the tier and RFM thresholds."""
+    notes = []
+    bg = gg = None
+    buyers, summary, spend = _model_inputs(agg, today)
+    if buyers.any():
+        try:
+            (x, t_x, age), weights = clv.compress_rows(summary.frequency, summary.recency, summary.T)
+            bg = clv.fit_bgnbd(x, t_x, age, weights=weights)
+        except clv.ModelError as exc:
+            notes.append(f"BG/NBD not fitted: {exc}")
+        usable = (summary.frequency > 0) & (spend > 0)
+        try:
+            gg = clv.fit_gamma_gamma(summary.frequency[usable], spend[usable])
+            if gg.q <= 1:
+                notes.append("Gamma-Gamma fitted with q <= 1 (infinite mean spend): no lifetime value")
+                gg = None
+        except clv.ModelError as exc:
+            notes.append(f"Gamma-Gamma not fitted: {exc}")
+    else:
+        notes.append("no customer has an order yet")
+    tiers = value.assign_tiers(agg.revenue_12m / 100.0, agg.customer_id, rules=rules.tiers)
+    gold = tiers == value.GOLD
+    silver = tiers == value.SILVER
+    r, f, m = _rfm_inputs(agg, today)
+    scores = value.rfm_scores(r, f, m)
+    edges = {}
+    for letter, values, better_high, score in (("r", r, False, scores[0]), ("f", f, True, scores[1]),
+                                                ("m", m, True, scores[2])):
+        oriented = values if better_high else -values
+        edges[letter] = [float(oriented[score >= s].min()) if np.any(score >= s) else None  # JSON has no inf
+                         for s in range(2, 6)]
+    return Population(
+        bgnbd=bg, gamma_gamma=gg,
+        gold_min_cents=int(agg.revenue_12m[gold].min()) if gold.any() else None,
+        silver_min_cents=int(agg.revenue_12m[silver].min()) if silver.any() else None,
+        rfm_edges=edges, note="; ".join(notes) or None)
+
+
+def _rfm_inputs(agg: Aggregates, today: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    bought = agg.purchase_days > 0
+    recency_days = np.where(bought, np.maximum(today - agg.last_day, 0), np.nan).astype(np.float64)
+    return recency_days, agg.purchase_days.astype(np.float64), agg.revenue.astype(np.float64) / 100.0
+
+
+def _rfm_from_edges(agg: Aggregates, population: Population, today: int) -> tuple[np.ndarray, ...]:
+    r, f, m = _rfm_inputs(agg, today)
+    bought = agg.purchase_days > 0
+    out = []
+    for letter, values, better_high in (("r", r, False), ("f", f, True), ("m", m, True)):
+        edges = population.rfm_edges.get(letter)
+        oriented = values if better_high else -values
+        score = np.zeros(len(agg), dtype=np.int8)
+        if edges:
+            limits = np.array([np.inf if e is None else e for e in edges], dtype=np.float64)
+            score[bought] = 1 + np.searchsorted(limits, oriented[bought], side="right")
+        else:
+            score[bought] = 3  # no population yet: the middle
+        out.append(score)
+    return tuple(out)
+
+
+def _tiers_from_thresholds(agg: Aggregates, population: Population) -> np.ndarray:
+    tier = np.full(len(agg), TIERS.index(value.STANDARD), dtype=np.int8)
+    positive = agg.revenue_12m > 0
+    if population.silver_min_cents is not None:
+        tier[positive & (agg.revenue_12m >= population.silver_min_cents)] = TIERS.index(value.SILVER)
+    if population.gold_min_cents is not None:
+        tier[positive & (agg.revenue_12m >= population.gold_min_cents)] = TIERS.index(value.GOLD)
+    return tier
+
+
+def score(agg: Aggregates, population: Population, rules: CrmRules, today: int, *, whole_population: bool,
+          cost_per_minute: float, cost_per_order: float) -> Scores:
+    """Score customers: tiers, RFM, P(alive), expected purchases, lifetime value, churn, stage, value to date."""
+    n = len(agg)
+    if whole_population:
+        names = value.assign_tiers(agg.revenue_12m / 100.0, agg.customer_id, rules=rules.tiers)
+        tier = np.array([TIERS.index(t) for t in names], dtype=np.int8) if n else np.zeros(0, dtype=np.int8)
+        rfm = value.rfm_scores(*_rfm_inputs(agg, today))
+    else:
+        tier = _tiers_from_thresholds(agg, population)
+        rfm = _rfm_from_edges(agg, population, today)
+    p_alive = np.full(n, np.nan)
+    expected = np.full(n, np.nan)
+    lifetime = np.full(n, np.nan)
+    buyers, summary, spend = _model_inputs(agg, today)
+    if population.bgnbd is not None and buyers.any():
+        p_alive[buyers] = clv.probability_alive(population.bgnbd, summary.frequency, summary.recency, summary.T)
+        try:
+            expected[buyers] = clv.expected_purchases(population.bgnbd, rules.model.horizon_months * WEEKS_PER_MONTH,
+                                                      summary.frequency, summary.recency, summary.T)
+            if population.gamma_gamma is not None:
+                lifetime[buyers] = 100.0 * clv.lifetime_value(
+                    population.bgnbd, population.gamma_gamma, summary.frequency, summary.recency, summary.T, spend,
+                    horizon_periods=rules.model.horizon_months,
+                    discount_rate_per_period=rules.model.monthly_discount, period_length=WEEKS_PER_MONTH)
+        except clv.ModelError:
+            pass  # the run's note says why; the figures stay unknown
+    days_since = np.where(buyers, np.maximum(today - agg.last_day, 0), np.nan).astype(np.float64)
+    churn, churn_reason = lifecycle.churn_flag(p_alive, days_since, rules=rules.lifecycle)
+    first = np.where(buyers, np.minimum(agg.first_day, today), 0)
+    last = np.where(buyers, np.minimum(agg.last_day, today), 0)
+    stage_names, stage_reason = lifecycle.stage_for(
+        agg.purchase_days, first, last, today, recent_purchases=np.minimum(agg.recent_days, agg.purchase_days),
+        advocate=agg.advocate, p_alive=p_alive, rules=rules.lifecycle)
+    stage = np.array([STAGES.index(s) for s in stage_names], dtype=np.int8) if n else np.zeros(0, dtype=np.int8)
+    cost = np.rint(agg.talk_minutes * cost_per_minute * 100 + agg.orders * cost_per_order * 100).astype(np.int64)
+    return Scores(tier=tier, stage=stage, stage_reason=stage_reason, recency=rfm[0], frequency=rfm[1],
+                  monetary=rfm[2], expected_purchases=expected, p_alive=p_alive, clv_cents=lifetime, churn=churn,
+                  churn_reason=churn_reason, cost_cents=cost, value_to_date_cents=agg.revenue - cost)

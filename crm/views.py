@@ -1,0 +1,308 @@
+"""The CRM's REST API under /api/v1: orders (one, or a CSV of purchase history), a customer's value and its
+history, recomputes and their runs, CRM settings, and segments (live counts, CSV export, seeding a campaign).
+
+Same auth, errors and CSRF rule as campaigns/views.py: writes made with a session cookie need the
+X-CSRF-Token header; bearer-token requests are exempt.
+"""
+from __future__ import annotations
+
+import codecs
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request, session, stream_with_context
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from crm import tasks
+from crm.config import current_settings, settings_dict, update_settings
+from crm.models import CustomerValue, ModelRun, OrderSource, Segment, StageChange, TierChange
+from crm.orders import add_order, import_orders, list_orders, order_dict, text_lines
+from crm.recompute import mark_advocate
+from crm.segments import (count_segment, export_segment, find_segment, save_segment, seed_campaign,
+                          segment_dict, validate_criteria)
+from hub.auth import check_csrf, role_required
+from hub.db import transaction
+from hub.errors import FlowError
+from hub.models import Customer
+
+bp = Blueprint("crm_api", __name__, url_prefix="/api/v1")
+MAX_PAGE = 500
+
+
+def _services():
+    return current_app.extensions["switchboard"]
+
+
+@bp.errorhandler(HTTPException)
+def _json_error(exc: HTTPException):
+    return jsonify(error=exc.name, message=exc.description), exc.code
+
+
+@bp.errorhandler(FlowError)
+def _flow_error(exc: FlowError):
+    body = {"error": "Refused", "message": exc.message}
+    if getattr(exc, "problems", None):
+        body["problems"] = [{"criterion": name, "message": message} for name, message in exc.problems]
+    return jsonify(body), exc.status
+
+
+@bp.before_request
+def _csrf_for_cookie_sessions():
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    from_cookie = "_user_id" in session
+    if (from_cookie or not request.headers.get("Authorization", "").startswith("Bearer ")) \
+            and current_user.is_authenticated:
+        check_csrf()
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="send a JSON object")
+    return body
+
+
+def _page() -> tuple[int, int]:
+    limit = min(max(request.args.get("limit", 50, type=int), 1), MAX_PAGE)
+    return limit, max(request.args.get("offset", 0, type=int), 0)
+
+
+# ---------------------------------------------------------------- orders
+
+
+@bp.post("/customers/<int:customer_id>/orders")
+@role_required("agent", api=True)
+def order_add(customer_id: int):
+    services = _services()
+    with transaction(services.sessions) as db:
+        order, created = add_order(db, customer_id, _json_body(), OrderSource.API.value, services.clock())
+        body = order_dict(order)
+    if created:  # after the commit: the worker must see the order
+        tasks.enqueue_customer(services, customer_id, f"order {body['id']} of {body['amount']} {body['currency']}")
+    return jsonify(body), 201 if created else 200
+
+
+@bp.get("/customers/<int:customer_id>/orders")
+@role_required("agent", api=True)
+def orders(customer_id: int):
+    limit, offset = _page()
+    with transaction(_services().sessions) as db:
+        total, rows = list_orders(db, customer_id, limit, offset)
+        return jsonify(total=total, limit=limit, offset=offset, orders=[order_dict(o) for o in rows])
+
+
+@bp.post("/crm/orders")
+@role_required("supervisor", api=True)
+def orders_import():
+    if request.mimetype != "text/csv":
+        abort(415, description="send the purchase history as a text/csv body")
+    charset = request.mimetype_params.get("charset", "utf-8-sig")
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        abort(415, description=f"unknown charset {charset[:40]!r}: send UTF-8")
+    services = _services()
+    with transaction(services.sessions) as db:
+        report = import_orders(db, text_lines(request.stream, charset), services.settings.default_region,
+                               services.clock())
+    body = report.as_dict()
+    if report.imported:
+        body["recompute_job"] = tasks.enqueue_full(services)
+    return jsonify(body)
+
+
+# ---------------------------------------------------------------- a customer's value
+
+
+def _money(cents):
+    return None if cents is None else round(cents / 100, 2)
+
+
+def value_dict(customer: Customer, value: CustomerValue | None) -> dict:
+    """A customer's tier, stage and computed figures (amounts in the CRM's currency)."""
+    v = value
+    return {
+        "customer_id": customer.id, "tier": customer.value_tier, "stage": customer.lifecycle_stage,
+        "orders": v.orders if v else 0, "purchase_days": v.purchase_days if v else 0,
+        "first_purchase_at": v.first_purchase_at.isoformat() if v and v.first_purchase_at else None,
+        "last_purchase_at": v.last_purchase_at.isoformat() if v and v.last_purchase_at else None,
+        "revenue": _money(v.revenue_cents) if v else 0.0, "revenue_12m": _money(v.revenue_12m_cents) if v else 0.0,
+        "average_order": _money(v.average_order_cents) if v else 0.0,
+        "rfm": {"recency": v.recency_score, "frequency": v.frequency_score, "monetary": v.monetary_score}
+        if v else None,
+        "expected_purchases": v.expected_purchases if v else None, "p_alive": v.p_alive if v else None,
+        "lifetime_value": _money(v.clv_cents) if v else None, "churn_risk": v.churn_risk if v else False,
+        "churn_reason": v.churn_reason if v else None, "talk_minutes": v.talk_minutes if v else 0,
+        "cost_to_serve": _money(v.cost_to_serve_cents) if v else 0.0,
+        "value_to_date": _money(v.value_to_date_cents) if v else 0.0, "advocate": v.advocate if v else False,
+        "computed_at": v.computed_at.isoformat() if v and v.computed_at else None,
+    }
+
+
+def _customer_or_404(db, customer_id: int) -> Customer:
+    customer = db.get(Customer, customer_id)
+    if customer is None:
+        abort(404, description=f"no customer {customer_id}")
+    return customer
+
+
+@bp.get("/customers/<int:customer_id>/value")
+@role_required("agent", api=True)
+def customer_value(customer_id: int):
+    with transaction(_services().sessions) as db:
+        customer = _customer_or_404(db, customer_id)
+        body = value_dict(customer, db.get(CustomerValue, customer_id))
+        body["currency"] = current_settings(db).currency
+        body["tier_history"] = [
+            {"at": t.changed_at.isoformat(), "from": t.from_tier, "to": t.to_tier, "reason": t.reason}
+            for t in db.scalars(select(TierChange).where(TierChange.customer_id == customer_id)
+                                .order_by(TierChange.changed_at.desc(), TierChange.id.desc()).limit(100))]
+        body["stage_history"] = [
+            {"at": s.changed_at.isoformat(), "from": s.from_stage, "to": s.to_stage, "reason": s.reason}
+            for s in db.scalars(select(StageChange).where(StageChange.customer_id == customer_id)
+                                .order_by(StageChange.changed_at.desc(), StageChange.id.desc()).limit(100))]
+        return jsonify(body)
+
+
+@bp.post("/customers/<int:customer_id>/advocate")
+@role_required("supervisor", api=True)
+def customer_advocate(customer_id: int):
+    body = _json_body()
+    if not isinstance(body.get("advocate"), bool):
+        abort(400, description='send {"advocate": true} or {"advocate": false}')
+    services = _services()
+    with transaction(services.sessions) as db:
+        mark_advocate(db, customer_id, body["advocate"], services.clock())
+        return jsonify(value_dict(_customer_or_404(db, customer_id), db.get(CustomerValue, customer_id)))
+
+
+# ---------------------------------------------------------------- recompute and settings
+
+
+def _run_dict(run: ModelRun) -> dict:
+    return {"id": run.id, "status": run.status, "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None, "customers": run.customers,
+            "buyers": run.buyers, "orders": run.orders, "tier_changes": run.tier_changes,
+            "stage_changes": run.stage_changes, "error": run.error, "parameters": run.parameters}
+
+
+@bp.post("/crm/recompute")
+@role_required("supervisor", api=True)
+def recompute():
+    return jsonify(job=tasks.enqueue_full(_services())), 202
+
+
+@bp.get("/crm/runs")
+@role_required("supervisor", api=True)
+def runs():
+    limit, offset = _page()
+    with transaction(_services().sessions) as db:
+        rows = db.scalars(select(ModelRun).order_by(ModelRun.id.desc()).limit(limit).offset(offset))
+        return jsonify(runs=[_run_dict(r) for r in rows])
+
+
+@bp.get("/crm/settings")
+@role_required("supervisor", api=True)
+def crm_settings():
+    with transaction(_services().sessions) as db:
+        return jsonify(settings_dict(current_settings(db)))
+
+
+@bp.patch("/crm/settings")
+@role_required("supervisor", api=True)
+def crm_settings_update():
+    services = _services()
+    with transaction(services.sessions) as db:
+        return jsonify(settings_dict(update_settings(db, _json_body(), services.clock())))
+
+
+# ---------------------------------------------------------------- segments
+
+
+@bp.get("/crm/segments")
+@role_required("supervisor", api=True)
+def segments():
+    services = _services()
+    with transaction(services.sessions) as db:
+        now = services.clock()
+        return jsonify(segments=[segment_dict(s, count_segment(db, s.criteria, now))
+                                 for s in db.scalars(select(Segment).order_by(Segment.name))])
+
+
+@bp.post("/crm/segments")
+@role_required("supervisor", api=True)
+def segment_create():
+    services = _services()
+    with transaction(services.sessions) as db:
+        segment = save_segment(db, _json_body(), services.clock(), current_user.id)
+        return jsonify(segment_dict(segment, count_segment(db, segment.criteria, services.clock()))), 201
+
+
+@bp.post("/crm/segments/count")
+@role_required("supervisor", api=True)
+def segment_preview():
+    """Count the customers some criteria match now, without saving them."""
+    services = _services()
+    criteria = validate_criteria(_json_body().get("criteria", {}))
+    with transaction(services.sessions) as db:
+        return jsonify(criteria=criteria, count=count_segment(db, criteria, services.clock()))
+
+
+@bp.get("/crm/segments/<key>")
+@role_required("supervisor", api=True)
+def segment(key: str):
+    services = _services()
+    with transaction(services.sessions) as db:
+        row = find_segment(db, key)
+        return jsonify(segment_dict(row, count_segment(db, row.criteria, services.clock())))
+
+
+@bp.patch("/crm/segments/<key>")
+@role_required("supervisor", api=True)
+def segment_update(key: str):
+    services = _services()
+    with transaction(services.sessions) as db:
+        row = save_segment(db, _json_body(), services.clock(), segment=find_segment(db, key))
+        return jsonify(segment_dict(row, count_segment(db, row.criteria, services.clock())))
+
+
+@bp.delete("/crm/segments/<key>")
+@role_required("supervisor", api=True)
+def segment_delete(key: str):
+    with transaction(_services().sessions) as db:
+        row = find_segment(db, key)
+        db.delete(row)
+        return jsonify(deleted=row.name)
+
+
+@bp.get("/crm/segments/<key>/customers.csv")
+@role_required("supervisor", api=True)
+def segment_csv(key: str):
+    services = _services()
+    with transaction(services.sessions) as db:
+        row = find_segment(db, key)
+        criteria, name = row.criteria, row.name
+
+    def lines():
+        with transaction(services.sessions) as db:
+            yield from export_segment(db, criteria, services.clock())
+
+    filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "segment"
+    return Response(stream_with_context(lines()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+
+
+@bp.post("/crm/segments/<key>/seed")
+@role_required("supervisor", api=True)
+def segment_seed(key: str):
+    """Add the segment's customers as leads of a campaign (body: {"campaign_id": N})."""
+    campaign_id = _json_body().get("campaign_id")
+    if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
+        abort(400, description="campaign_id must be the campaign's id")
+    services = _services()
+    with transaction(services.sessions) as db:
+        segment_id = find_segment(db, key).id
+    report = seed_campaign(services.sessions, segment_id, campaign_id, services.settings.default_region,
+                           services.clock())
+    return jsonify(report.as_dict())
