@@ -9,8 +9,9 @@ from flask import request
 from flask_login import current_user
 from flask_socketio import Namespace, emit, join_room
 
-from hub import agent_flows
+from hub import agent_flows, call_controls, transfers
 from hub.auth import User, user_for_token
+from hub.call_controls import Actor
 from hub.consoles import console_seen, console_sids
 from hub.db import transaction
 from hub.errors import FlowError
@@ -43,6 +44,26 @@ def _result(action: Callable[[], None]) -> dict[str, Any]:
 def _field(data: Any, name: str) -> str:
     value = data.get(name) if isinstance(data, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def _flag(data: Any, name: str) -> bool:
+    value = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(value, bool):
+        raise FlowError(f"{name} must be true or false", 400)
+    return value
+
+
+def _whole(data: Any, name: str, required: bool = True) -> int | None:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FlowError(f"{name} must be a whole number", 400)
+    return value
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.id, user.has_role("supervisor"))
 
 
 class AgentNamespace(Namespace):
@@ -109,6 +130,42 @@ class AgentNamespace(Namespace):
         me = self._me().id
         return _result(lambda: agent_flows.skip_preview(self.services, me, _lead_id(data)))
 
+    # ---- in-call controls (hub.call_controls, hub.transfers) ----
+
+    def on_hold(self, data):
+        me = _actor(self._me())
+        return _result(lambda: call_controls.set_hold(self.services, me, _field(data, "call_sid"), _flag(data, "hold")))
+
+    def on_mute(self, data):
+        me = _actor(self._me())
+        return _result(lambda: call_controls.set_mute(self.services, me, _field(data, "call_sid"), _flag(data, "muted")))
+
+    def on_add_note(self, data):
+        me = _actor(self._me())
+        return _result(lambda: call_controls.add_note(self.services, me, _field(data, "call_sid"), _field(data, "text")))
+
+    def on_transfer(self, data):
+        me = _actor(self._me())
+        return _result(lambda: transfers.transfer(
+            self.services, me, _field(data, "call_sid"), _field(data, "kind"),
+            agent_id=_whole(data, "agent_id", required=False), queue_name=_field(data, "queue") or None))
+
+    def on_complete_transfer(self, data):
+        me = _actor(self._me())
+        return _result(lambda: transfers.complete_transfer(self.services, me, _field(data, "call_sid")))
+
+    def on_cancel_transfer(self, data):
+        me = _actor(self._me())
+        return _result(lambda: transfers.cancel_transfer(self.services, me, _field(data, "call_sid")))
+
+    def on_bring_in_supervisor(self, data):
+        me = _actor(self._me())
+        return _result(lambda: call_controls.bring_in_supervisor(
+            self.services, me, _field(data, "call_sid"), _whole(data, "supervisor_id")))
+
+    def on_transfer_targets(self, data=None):
+        return {"ok": True, **call_controls.people(self.services, _actor(self._me()))}
+
     def on_wrap_up(self, data):
         me = self._me().id
         return _result(lambda: agent_flows.finish_wrap_up(
@@ -130,11 +187,16 @@ class SupervisorNamespace(Namespace):
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
+        self.users: dict[str, User] = {}
+
+    def on_disconnect(self, reason=None):
+        self.users.pop(request.sid, None)
 
     def on_connect(self, auth=None):
         user = _authenticate(auth)
         if user is None or not user.has_role("supervisor"):
             raise ConnectionRefusedError("supervisor login required")
+        self.users[request.sid] = user
         join_room(SUPERVISORS_ROOM)
         self._send_board()
 
@@ -146,6 +208,15 @@ class SupervisorNamespace(Namespace):
     def on_refresh(self, data=None):
         self._send_board()
         return {"ok": True}
+
+    def on_monitor(self, data):
+        """Listen, whisper or barge on an agent's call (the flow checks the role again)."""
+        me = _actor(self.users[request.sid])
+        return _result(lambda: call_controls.monitor(self.services, me, _field(data, "call_sid"), _field(data, "mode")))
+
+    def on_stop_monitoring(self, data):
+        me = _actor(self.users[request.sid])
+        return _result(lambda: call_controls.stop_monitoring(self.services, me, _field(data, "call_sid")))
 
 
 def cut_consoles(services: Services, socketio, agent_id: int) -> None:

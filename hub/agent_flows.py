@@ -10,13 +10,15 @@ from campaigns import preview
 from campaigns.screening import screened
 from hub.consoles import console_closed, has_console
 from hub.customers import add_entry
-from hub.db import transaction
-from hub.effects import push, route
+from hub.db import lock_routing, transaction
+from hub.effects import carry_out, push, route
 from hub.errors import FlowError
-from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg
+from hub.in_call import customer_leg_sid, root_call
+from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call
+from hub.routing_store import decide_and_store
 from hub.services import Services
 from routing import engine
-from routing.states import FINAL_STATUSES, Presence, RoutingError
+from routing.states import Presence, RoutingError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def change_presence(services: Services, agent_id: int, presence: str, reason: st
 def answer_offer(services: Services, agent_id: int, call_sid: str, accept: bool) -> None:
     """Accept or decline the call offered to an agent; an offer that has expired is refused."""
     now = services.clock()
+    if not accept and _decline_warm_transfer(services, agent_id, call_sid, now):
+        return
     event = engine.OfferAccepted(call_sid, agent_id) if accept else engine.OfferDeclined(call_sid, agent_id)
     try:
         _decide(services, event, now)
@@ -50,18 +54,30 @@ def answer_offer(services: Services, agent_id: int, call_sid: str, accept: bool)
         raise
 
 
+def _decline_warm_transfer(services: Services, agent_id: int, call_sid: str, now: datetime) -> bool:
+    """A warm transfer declined ends there (its sender still has the customer) instead of going round."""
+    with transaction(services.sessions) as session:
+        lock_routing(session)
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        if call is None or call.transfer_kind != "warm" or call.routing_state != "offered" or call.agent_id != agent_id:
+            return False
+        call.routing_outcome, call.ended_at = "transfer_declined", now
+        stored = decide_and_store(session, engine.CallHungUp(call_sid), now, services.routing_config)
+    carry_out(services, stored)
+    return True
+
+
 def hang_up(services: Services, agent_id: int, call_sid: str) -> None:
     """End the agent's current call through the carrier; the status callback then starts wrap-up."""
     with transaction(services.sessions) as session:
         agent = session.get(Agent, agent_id)
         if agent is None or agent.call_sid != call_sid or agent.work != "on_call":
             raise FlowError("you are not on that call")
-        # the customer's live leg: the call itself, or, for a callback, the leg that called them back
-        legs = [c.sid for c in session.scalars(select(Call).where(
-            (Call.sid == call_sid) | ((Call.parent_sid == call_sid) & (Call.leg == Leg.CALLBACK.value))))
-            if c.status not in FINAL_STATUSES]
-    for sid in legs:
-        services.telephony.hang_up(sid)
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        # the customer's live leg: the call itself, a callback's leg, or the original call of a transfer
+        leg = customer_leg_sid(session, root_call(session, call)) if call is not None else None
+    if leg is not None:
+        services.telephony.hang_up(leg)
 
 
 def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "",
@@ -83,7 +99,7 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
         if call.disposition is not None:
             raise FlowError("that call already has a disposition")
         call.disposition = disposition
-        call.note = note or None
+        call.note = "\n".join(n for n in (call.note, note) if n) or None  # notes written during the call stay
         if call.customer_id is not None:
             summary = f"Disposition: {disposition}" + (f". {note[:200]}" if note else "")
             add_entry(session, call.customer_id, "disposition", summary, now, call=call, agent_id=agent_id,

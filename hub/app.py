@@ -31,17 +31,21 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     init_login(app)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
+    from agent_ui.customer_views import bp as console_customers_bp
     from agent_ui.views import bp as ui_bp
     from agent_ui.reports import bp as reports_bp
     from campaigns.views import bp as campaigns_api_bp
+    from crm.views import bp as crm_api_bp
     from hub.api import bp as api_bp
     from webhooks.views import bp as webhooks_bp
     from webhooks.outbound import bp as outbound_webhooks_bp
 
     app.register_blueprint(ui_bp)
+    app.register_blueprint(console_customers_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(campaigns_api_bp)
+    app.register_blueprint(crm_api_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(outbound_webhooks_bp)
 

@@ -24,6 +24,7 @@ from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
 from hub.routing_store import StoredDecision, decide_and_store
+from hub.transfers import end_with_customer, resume_after_transfer
 from hub.services import Services
 from routing import engine
 from routing.states import FINAL_STATUSES, advances
@@ -195,6 +196,9 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
         if call.status in AGENT_LEG_FAILURES and call.parent_sid and call.agent_id is not None:
             return decide_and_store(session, engine.AgentLegFailed(call.parent_sid, call.agent_id), now, config)
         return None
+    if call.leg == Leg.SUPERVISOR.value:
+        call.monitor_mode = None  # a supervisor left the conference: nothing for routing
+        return None
     if call.leg == Leg.CALLBACK.value:
         return _callback_leg_ended(session, call, answered and call.status == "completed", now, config)
     if call.campaign_id is not None:
@@ -204,7 +208,18 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
     stored = decide_and_store(session, engine.CallHungUp(call.sid), now, config)
     if call.customer_id is not None:
         _put_call_on_timeline(session, call)
-    return stored
+    return _with_transfers_ended(session, call, stored, ended_at, now, config)
+
+
+def _with_transfers_ended(session: Session, root: Call, stored: StoredDecision | None, ended_at: datetime,
+                          now: datetime, config: engine.RoutingConfig) -> StoredDecision | None:
+    """The customer is gone: so are the transfers still routing them (hub.transfers)."""
+    decisions = ([stored] if stored is not None else []) + end_with_customer(session, root, ended_at, now, config)
+    if len(decisions) <= 1:
+        return decisions[0] if decisions else None
+    return StoredDecision([c for d in decisions for c in d.commands],
+                          set().union(*(d.changed_agents for d in decisions)),
+                          set().union(*(d.changed_calls for d in decisions)))
 
 
 def _callback_leg_ended(session: Session, leg: Call, answered: bool, now: datetime, config: engine.RoutingConfig):
@@ -213,7 +228,8 @@ def _callback_leg_ended(session: Session, leg: Call, answered: bool, now: dateti
     if parent is None:
         return None
     event = engine.CallHungUp(parent.sid) if answered else engine.CallbackUnanswered(parent.sid)
-    stored = decide_and_store(session, event, now, config)
+    stored = _with_transfers_ended(session, parent, decide_and_store(session, event, now, config), leg.ended_at or now,
+                                   now, config)
     if parent.customer_id is not None:
         agent = parent.agent.name if parent.agent and answered else None
         summary = (f"Called back from {parent.queue.name if parent.queue else 'a queue'}"
@@ -265,6 +281,7 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
                 session.add(event)
         except IntegrityError:
             return "duplicate"
+        _remember_conference(session, params)
         if leg is None or leg.parent_sid is None or leg.agent_id is None:
             return "applied"
         stored = decide_and_store(session, engine.AgentJoined(leg.parent_sid, leg.agent_id), now,
@@ -274,9 +291,22 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
             parent.connected_at = event.occurred_at or now
             if parent.campaign_id is not None:
                 campaign_agent_joined(session, parent, now)
+        transferred = parent.sid if parent is not None and parent.transfer_kind else None
     if stored is not None:
         carry_out(services, stored)
+    if transferred is not None:
+        resume_after_transfer(services, transferred)
     return "applied"
+
+
+def _remember_conference(session: Session, params: Mapping[str, str]) -> None:
+    """Keep the ConferenceSid on the call the conference is named after: in-call controls address it."""
+    name, conference_sid = params.get("FriendlyName"), params.get("ConferenceSid")
+    if not name or not conference_sid or params.get("StatusCallbackEvent") == "conference-end":
+        return
+    call = session.scalar(select(Call).where(Call.sid == name))
+    if call is not None and call.conference_sid != conference_sid:
+        call.conference_sid = conference_sid
 
 
 def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str, agent_id: int) -> AgentLegPlan:
@@ -290,7 +320,9 @@ def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str,
             and call.routing_state in ("connecting", "connected")
             and call.agent_id == agent_id
         )
-    return AgentLegPlan(join=join, conference=call_sid)
+        # a transfer row has no leg: its agent joins the conference of the customer's call
+        conference = call.parent_sid if call is not None and call.transfer_kind and call.parent_sid else call_sid
+    return AgentLegPlan(join=join, conference=conference)
 
 
 def record_voicemail(services: Services, call_sid: str, params: Mapping[str, str]) -> None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.models import Agent, Call, Customer, CustomerPhone, Stage, Tier, TimelineEntry
@@ -103,12 +104,36 @@ def customer_card(session: Session, customer: Customer | None, caller_number: st
         return {
             "id": None, "name": "Withheld number", "email": None, "tier": Tier.STANDARD.value,
             "stage": Stage.PROSPECT.value, "phones": [caller_number] if caller_number else [], "owner": None,
-            "custom_fields": {}, "known": False, "timeline": [],
+            "custom_fields": {}, "known": False, "timeline": [], "value": None,
         }
     card = customer_dict(customer)
     card["known"] = customer.name != "Unknown caller"
+    card["value"] = value_summary(session, customer.id)
     card["timeline"] = [entry_dict(e) for e in timeline(session, customer.id, limit=10)]
     return card
+
+
+def value_summary(session: Session, customer_id: int) -> dict[str, Any]:
+    """What the CRM's last recompute says of the customer: lifetime value, P(alive), churn, value to date."""
+    from crm.models import CrmSettings, CustomerValue  # the CRM's tables; crm.models imports only hub.models
+
+    value = session.get(CustomerValue, customer_id)
+    settings = session.get(CrmSettings, 1)
+
+    def money(cents: int | None) -> float | None:
+        return None if cents is None else round(cents / 100, 2)
+
+    return {
+        "currency": settings.currency if settings else "USD",
+        "lifetime_value": money(value.clv_cents) if value else None,
+        "p_alive": round(value.p_alive, 3) if value and value.p_alive is not None else None,
+        "churn_risk": bool(value.churn_risk) if value else False,
+        "churn_reason": value.churn_reason if value else None,
+        "value_to_date": money(value.value_to_date_cents) if value else None,
+        "revenue_12m": money(value.revenue_12m_cents) if value else None,
+        "orders": value.orders if value else 0,
+        "last_purchase_at": value.last_purchase_at.isoformat() if value and value.last_purchase_at else None,
+    }
 
 
 # ---------------------------------------------------------------- CSV import
@@ -128,7 +153,7 @@ class ImportReport:
         }
 
 
-IMPORT_COLUMNS = ("name", "phone", "phone2", "email", "tier", "stage", "owner")
+IMPORT_COLUMNS = ("name", "phone", "phone2", "email", "tier", "stage", "owner", "external_ref")
 
 
 def import_customers(session: Session, stream: TextIO, region: str = "US", batch: int = 500) -> ImportReport:
@@ -196,9 +221,17 @@ def _parse_row(row: dict[str, str | None], region: str, owners: dict[str, int]) 
         raise ValueError(f"owner {owner_login!r} is not an agent")
     extras = {k: v for k, v in row.items() if k and k not in IMPORT_COLUMNS and v not in (None, "")}
     return {
+        "external_ref": _external_ref(row.get("external_ref")),
         "name": name, "numbers": list(dict.fromkeys(numbers)), "email": (row.get("email") or "").strip() or None,
         "tier": tier, "stage": stage, "owner_id": owners.get(owner_login), "extras": extras,
     }
+
+
+def _external_ref(raw: str | None) -> str | None:
+    ref = (raw or "").strip()
+    if len(ref) > 64:
+        raise ValueError("external_ref is longer than 64 characters")
+    return ref or None
 
 
 def _upsert_customer(session: Session, fields: dict[str, Any]) -> bool:
@@ -213,6 +246,11 @@ def _upsert_customer(session: Session, fields: dict[str, Any]) -> bool:
         session.add(customer)
     customer.name = fields["name"]
     customer.email = fields["email"] or customer.email
+    if fields["external_ref"] and fields["external_ref"] != customer.external_ref:
+        taken = session.scalar(select(Customer.id).where(Customer.external_ref == fields["external_ref"]))
+        if taken is not None:
+            raise ValueError(f"external_ref {fields['external_ref']!r} belongs to another customer")
+        customer.external_ref = fields["external_ref"]
     customer.value_tier = fields["tier"]
     customer.lifecycle_stage = fields["stage"]
     customer.owner_agent_id = fields["owner_id"] or customer.owner_agent_id
@@ -224,3 +262,82 @@ def _upsert_customer(session: Session, fields: dict[str, Any]) -> bool:
     session.flush()
     return created
 
+
+
+# ---------------------------------------------------------------- unknown callers (screen pop)
+
+UNKNOWN_NAME = "Unknown caller"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_unknown(customer: Customer) -> bool:
+    """A prospect the hub created for a number it had never seen (identify_caller)."""
+    return customer.name == UNKNOWN_NAME
+
+
+def search_customers(session: Session, query: str, region: str = "US", limit: int = 20) -> list[Customer]:
+    """Known customers whose name, email or one of whose numbers matches `query` (at least 2 characters)."""
+    query = (query or "").strip()
+    if len(query) < 2:
+        return []
+    conditions = [Customer.name.ilike(f"%{query}%"), Customer.email.ilike(f"%{query}%")]
+    digits = re.sub(r"\D", "", query)
+    if len(digits) >= 4:
+        conditions.append(Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.number.like(f"%{digits}%"))))
+    try:
+        conditions.append(Customer.id.in_(select(CustomerPhone.customer_id).where(
+            CustomerPhone.number == to_e164(query, region))))
+    except InvalidNumber:
+        pass
+    return list(session.scalars(select(Customer).where(or_(*conditions), Customer.name != UNKNOWN_NAME)
+                                .order_by(Customer.name, Customer.id).limit(limit)))
+
+
+def clean_contact(name: str | None, email: str | None) -> tuple[str, str | None]:
+    """Validate a name (required) and an email (optional) typed by an agent; ValueError says what is wrong."""
+    name = (name or "").strip()
+    email = (email or "").strip() or None
+    if not name:
+        raise ValueError("give the caller's name")
+    if len(name) > 200:
+        raise ValueError("a name holds at most 200 characters")
+    if name == UNKNOWN_NAME:
+        raise ValueError("give the caller's real name")
+    if email is not None and (len(email) > 200 or not _EMAIL.match(email)):
+        raise ValueError("that email address does not look right")
+    return name, email
+
+
+def name_unknown_caller(session: Session, customer: Customer, name: str, email: str | None) -> Customer:
+    """Turn the unknown caller's prospect into a named customer (their number stays theirs)."""
+    if not is_unknown(customer):
+        raise ValueError("this caller is already a known customer")
+    customer.name, customer.email = clean_contact(name, email)
+    session.flush()
+    return customer
+
+
+def merge_unknown_caller(session: Session, unknown: Customer, target: Customer, now: datetime,
+                         agent_id: int | None = None) -> Customer:
+    """Fold the unknown caller into an existing customer: numbers, timeline and calls move; the prospect goes.
+
+    Every column that points at customers.id is moved (calls, timeline, campaign leads...), so nothing that
+    belonged to the prospect is lost when its row is deleted.
+    """
+    if not is_unknown(unknown):
+        raise ValueError("only an unknown caller can be merged into a customer")
+    if unknown.id == target.id:
+        raise ValueError("choose another customer to merge into")
+    numbers = [p.number for p in unknown.phones]
+    session.flush()
+    for table in Customer.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name == Customer.__tablename__ and table.name != Customer.__tablename__:
+                session.execute(update(table).where(fk.parent == unknown.id).values({fk.parent.name: target.id}))
+    session.expire_all()
+    session.delete(session.get(Customer, unknown.id))
+    session.flush()
+    target = session.get(Customer, target.id)
+    add_entry(session, target.id, "note", f"Merged an unknown caller's history ({len(numbers)} number(s))", now,
+              agent_id=agent_id, details={"merged_numbers": numbers})
+    return target

@@ -34,12 +34,14 @@ class Stage(StrEnum):
     LOYAL = "loyal"
     ADVOCATE = "advocate"
     LAPSED = "lapsed"
+    CHURNED = "churned"
 
 
 class Leg(StrEnum):
     CUSTOMER = "customer"  # the caller's (or the called customer's) leg
     AGENT = "agent"  # the leg the hub placed to an agent's softphone
     CALLBACK = "callback"  # the leg the hub placed to call a customer back
+    SUPERVISOR = "supervisor"  # a supervisor's leg added to a call's conference (listen, whisper, barge)
 
 
 DISPOSITIONS = ("resolved", "callback", "sale", "complaint", "not_interested", "wrong_number")
@@ -133,9 +135,12 @@ class QueueSkill(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("external_ref", name="uq_customers_external_ref"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
+    # the customer's id in the seller's own systems (orders imported from them name it); unique when set
+    external_ref: Mapped[str | None] = mapped_column(String(64))
     value_tier: Mapped[str] = mapped_column(String(16), default=Tier.STANDARD.value)
     lifecycle_stage: Mapped[str] = mapped_column(String(32), default=Stage.PROSPECT.value)
     owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
@@ -187,6 +192,14 @@ class Call(Base):
     wrap_up_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disposition: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+    # in-call controls (hub.call_controls): the conference the customer's leg talks in, whether that leg is
+    # held, whether an agent's leg is muted, a supervisor leg's mode, and a transfer's kind and sender
+    conference_sid: Mapped[str | None] = mapped_column(String(34))
+    on_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    monitor_mode: Mapped[str | None] = mapped_column(String(16))  # listen | whisper | barge
+    transfer_kind: Mapped[str | None] = mapped_column(String(8))  # warm | cold: this row routes a transfer
+    transferred_by: Mapped[int | None] = mapped_column(Integer)  # the agent who transferred it
 
     customer: Mapped[Customer | None] = relationship(lazy="joined")
     queue: Mapped[Queue | None] = relationship(lazy="joined")

@@ -50,13 +50,14 @@ def sweep(services: Services) -> list[str]:
             events.append((engine.WrapUpFinished(agent.id, call.sid),
                            f"agent {agent.id}'s wrap-up of call {call.sid} was past its end"))
         gone = list(session.scalars(select(Agent.id).where(Agent.presence != "offline")))
-        quiet = list(session.scalars(select(Call.sid).where(
+        quiet = list(session.execute(select(Call.sid, Call.parent_sid, Call.transfer_kind).where(
             Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES),
             Call.callback.is_(False),  # a callback's own leg is over by design
             Call.created_at < now - QUIET_LEG)))
-    for sid in quiet:
+    for sid, parent_sid, transfer_kind in quiet:
         try:
-            status = services.telephony.fetch_status(sid)
+            # a transfer row (hub.transfers) has no leg of its own: the customer's call is the one to ask about
+            status = services.telephony.fetch_status(parent_sid if transfer_kind and parent_sid else sid)
         except TelephonyError:
             log.warning("sweeper could not ask the carrier about call %s", sid)
             continue

@@ -53,6 +53,16 @@ class PlacedCall:
     status: str
 
 
+@dataclass(frozen=True)
+class ParticipantState:
+    """A conference participant as the carrier answered after a change."""
+
+    call_sid: str
+    hold: bool
+    muted: bool
+    coaching: bool
+
+
 class Telephony:
     """Place, end and read call legs through Twilio's REST API."""
 
@@ -128,3 +138,51 @@ class Telephony:
             raise TelephonyError(f"reading {call_sid} failed: {exc}") from exc
         except (TwilioException, OSError) as exc:
             raise TelephonyError(f"reading {call_sid} failed: {exc}") from exc
+
+    def update_participant(self, conference_sid: str, call_sid: str, *, hold: bool | None = None,
+                           hold_url: str | None = None, muted: bool | None = None, coaching: bool | None = None,
+                           call_sid_to_coach: str | None = None,
+                           end_conference_on_exit: bool | None = None) -> ParticipantState:
+        """Hold (with music from `hold_url`), mute, coach or release one participant of a conference.
+
+        Setting the same value twice is harmless, so a retried action does no damage.
+        """
+        changes: dict = {}
+        if hold is not None:
+            changes["hold"] = hold
+            if hold and hold_url:
+                changes.update(hold_url=hold_url, hold_method="POST")
+        if muted is not None:
+            changes["muted"] = muted
+        if coaching is not None:
+            changes["coaching"] = coaching
+        if call_sid_to_coach is not None:
+            changes["call_sid_to_coach"] = call_sid_to_coach
+        if end_conference_on_exit is not None:
+            changes["end_conference_on_exit"] = end_conference_on_exit
+        try:
+            p = self._client.conferences(conference_sid).participants(call_sid).update(**changes)
+        except TwilioRestException as exc:
+            raise TelephonyError(f"updating participant {call_sid} failed: {exc}",
+                                 rejected=400 <= exc.status < 500) from exc
+        except (TwilioException, OSError) as exc:
+            raise TelephonyError(f"updating participant {call_sid} failed: {exc}") from exc
+        return ParticipantState(call_sid=call_sid, hold=bool(p.hold), muted=bool(p.muted), coaching=bool(p.coaching))
+
+    def add_participant(self, conference_sid: str, to: str, from_: str, status_url: str, *, muted: bool = False,
+                        coach: str | None = None, end_conference_on_exit: bool = False,
+                        timeout: int = 20) -> PlacedCall:
+        """Dial `to` into a running conference: muted to listen, coaching `coach` (an agent's leg) to whisper."""
+        extra: dict = {"coaching": True, "call_sid_to_coach": coach} if coach else {}
+        try:
+            p = self._client.conferences(conference_sid).participants.create(
+                from_=from_, to=to, muted=muted, start_conference_on_enter=True,
+                end_conference_on_exit=end_conference_on_exit, beep="false", timeout=timeout,
+                status_callback=status_url, status_callback_method="POST", status_callback_event=PROGRESS_EVENTS,
+                **extra,
+            )
+        except TwilioRestException as exc:
+            raise TelephonyError(f"adding a participant failed: {exc}", rejected=400 <= exc.status < 500) from exc
+        except (TwilioException, OSError) as exc:
+            raise TelephonyError(f"adding a participant failed: {exc}") from exc
+        return PlacedCall(sid=p.call_sid, status=str(p.status))

@@ -223,6 +223,22 @@ class Carrier:
         self.scheduler.call_soon(lambda: self._progress(leg))
         return leg
 
+    def create_participant_leg(self, form: Mapping[str, Any], join: dict[str, Any]) -> Leg:
+        """Create the outbound leg of a REST-added conference participant; it joins `join` on answer."""
+        events = _list(form, "StatusCallbackEvent")
+        to = str(form.get("To"))
+        leg = self._new_leg(
+            to=to, from_=str(form.get("From")), direction="outbound-api", role=_role_for(to),
+            status_callback=form.get("StatusCallback"),
+            status_callback_method=str(form.get("StatusCallbackMethod") or "POST").upper(),
+            status_callback_events=set(events) if events else {"completed"},
+            timeout=int(form.get("Timeout") or 60), join_conference=join,
+        )
+        self._setup_person(leg)
+        log.info("participant leg %s created (%s) for conference %s", leg.sid, leg.role, join["conference_sid"])
+        self.scheduler.call_soon(lambda: self._progress(leg))
+        return leg
+
     def dial_child(self, parent: Leg, target: str, *, timeout: int, status_callback: str | None,
                    status_callback_method: str, events: list[str], caller_id: str | None) -> Leg:
         """Create the child leg of a <Dial><Number|Client>."""
@@ -294,6 +310,9 @@ class Carrier:
             parent = self.legs.get(leg.parent_call_sid or "")
             if parent is not None:
                 self.twiml.child_answered(parent, leg)
+            return
+        if leg.join_conference is not None:
+            self.conferences.join_added(leg)
             return
         if leg.twiml and not leg.url:
             self.twiml.load(leg, leg.twiml, "")

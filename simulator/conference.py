@@ -184,25 +184,71 @@ class ConferenceManager:
                 self.carrier.twiml.conference_over(leg, conf.sid)
 
     def update_participant(self, conf: Conference, p: Participant, form: Any) -> None:
-        """Apply Hold, Muted, Coaching from a REST participant update."""
+        """Apply Hold (with its HoldUrl music), Muted, Coaching/CallSidToCoach and EndConferenceOnExit."""
         leg = self.carrier.legs.get(p.call_sid)
 
         def flag(name: str) -> bool | None:
             value = form.get(name)
             return None if value is None else str(value).lower() == "true"
 
-        hold, muted, coaching = flag("Hold"), flag("Muted"), flag("Coaching")
+        hold, muted, coaching, end = flag("Hold"), flag("Muted"), flag("Coaching"), flag("EndConferenceOnExit")
         if hold is not None and hold != p.hold:
             p.hold = hold
+            if leg is not None and not leg.ended:
+                if hold and form.get("HoldUrl"):
+                    # the held party hears the hold music, fetched from HoldUrl and looped like a waitUrl
+                    self.carrier.twiml.start_wait(leg, str(form.get("HoldUrl")), str(form.get("HoldMethod") or "POST"),
+                                                  lambda: {"ConferenceSid": conf.sid, "FriendlyName": conf.friendly_name})
+                elif not hold:
+                    leg.wait_gen += 1  # the music stops
             self.emit(conf, "participant-hold" if hold else "participant-unhold", leg, p)
         if muted is not None and muted != p.muted:
             p.muted = muted
             self.emit(conf, "participant-mute" if muted else "participant-unmute", leg, p)
-        if coaching is not None:
-            p.coaching = coaching
+        if end is not None:
+            p.end = end
+        if coaching is not None or form.get("CallSidToCoach"):
+            if coaching is not None:
+                p.coaching = coaching
             if form.get("CallSidToCoach"):
                 p.call_sid_to_coach = form.get("CallSidToCoach")
+            if not p.coaching:
+                p.call_sid_to_coach = None
+            self.emit(conf, "participant-modify", leg, p)
         p.date_updated = utcnow()
+
+    def add_participant(self, conf: Conference, form: Any) -> Leg:
+        """Dial a new leg (REST Participants create) that joins `conf` when it answers."""
+        coach = form.get("CallSidToCoach") if str(form.get("Coaching") or "").lower() == "true" else None
+        if coach is not None and coach not in conf.participants:
+            raise ValueError("CallSidToCoach is not a participant of this conference")
+        leg = self.carrier.create_participant_leg(form, {
+            "conference_sid": conf.sid,
+            "start": str(form.get("StartConferenceOnEnter") or "true").lower() == "true",
+            "end": str(form.get("EndConferenceOnExit") or "false").lower() == "true",
+            "muted": str(form.get("Muted") or "false").lower() == "true",
+            "coach": coach,
+        })
+        return leg
+
+    def join_added(self, leg: Leg) -> None:
+        """A participant leg the REST API dialled answered: into its conference, or hang up if it is over."""
+        opts = leg.join_conference or {}
+        conf = self.by_sid.get(opts.get("conference_sid", ""))
+        if conf is None or conf.status == "completed":
+            self.carrier.end_leg(leg, "completed")
+            return
+        self.join(leg, conf.friendly_name, opts)
+
+    def pending_resource(self, conf: Conference, leg: Leg) -> dict[str, Any]:
+        """The participant resource Twilio answers a create with: the leg is still being dialled."""
+        opts = leg.join_conference or {}
+        p = Participant(call_sid=leg.sid, start=bool(opts.get("start")), end=bool(opts.get("end")),
+                        muted=bool(opts.get("muted")), coaching=bool(opts.get("coach")),
+                        call_sid_to_coach=opts.get("coach"))
+        resource = conf.participant_resource(p)
+        resource["status"] = "queued"
+        return resource
 
     def emit(self, conf: Conference, event: str, leg: Leg | None, p: Participant | None) -> None:
         """Post one conference event if the room's statusCallbackEvent asked for it."""

@@ -57,6 +57,7 @@ class Leg:
     doc_url: str = ""
     pending: dict[str, Any] | None = None  # the verb the leg is blocked in (dial, enqueue, gather)
     conference_sid: str | None = None
+    join_conference: dict[str, Any] | None = None  # a participant the REST API added: where it goes on answer
     queue: str | None = None
     bridge: str | None = None
     dial_child: str | None = None

@@ -132,6 +132,20 @@ def create_app(carrier: Carrier, validator: SpecValidator) -> Flask:
             items = [conf.participant_resource(p) for p in conf.participants.values()]
         return jsonify(_page("participants", items, request.full_path))
 
+    @app.post(f"{ACCOUNT}/Conferences/<conf_sid>/Participants.json")
+    def add_participant(account_sid: str, conf_sid: str):
+        with carrier.lock:
+            conf = carrier.conferences.by_sid.get(conf_sid)
+            if conf is None:
+                return _not_found(request.path)
+            if conf.status == "completed":
+                return _error(400, 20001, "Invalid request: the conference is over")
+            try:
+                leg = carrier.conferences.add_participant(conf, request.form)
+            except ValueError as exc:
+                return _error(400, 20001, f"Invalid request: {exc}")
+            return jsonify(carrier.conferences.pending_resource(conf, leg)), 201
+
     @app.route(f"{ACCOUNT}/Conferences/<conf_sid>/Participants/<call_sid>.json", methods=["GET", "POST"])
     def participant(account_sid: str, conf_sid: str, call_sid: str):
         with carrier.lock:

@@ -46,6 +46,14 @@ def hold_loop(queue_name: str) -> str:
     return str(response)
 
 
+def hold_music() -> str:
+    """What a customer put on hold by their agent hears, over and over, until they are taken off hold."""
+    response = VoiceResponse()
+    response.say("Please hold. Your agent will be right back with you.")
+    response.pause(length=15)
+    return str(response)
+
+
 def join_caller(conference: str, conference_url: str) -> str:
     """Put the agent's answered leg into the caller's conference, which starts it."""
     response = VoiceResponse()

@@ -64,6 +64,13 @@ def hold():
     return _xml(twiml.hold_loop(request.args.get("queue", "our")))
 
 
+@bp.post("/hold-music")
+@signed_by_twilio
+def hold_music():
+    """The HoldUrl of a participant the agent put on hold (hub.call_controls)."""
+    return _xml(twiml.hold_music())
+
+
 @bp.post("/agent")
 @signed_by_twilio
 def agent_leg():

@@ -10,8 +10,9 @@
   const MUTE_KEY = 'switchboard.muteRing';
   const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
   const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
-  const TIMELINE_KINDS = { call: 'Call', note: 'Note', disposition: 'Disposition' };
-  const SHORTCUTS = { a: 'btn-accept', d: 'btn-decline', h: 'btn-hangup' };
+  const TIMELINE_KINDS = { call: 'Call', note: 'Note', disposition: 'Disposition', transfer: 'Transfer' };
+  const SHORTCUTS = { a: 'btn-accept', d: 'btn-decline', h: 'btn-hangup', o: 'btn-hold', m: 'btn-mute' };
+  const MODE_WORDS = { listen: 'listening', whisper: 'whispering to you', barge: 'on the call' };
 
   const $ = (id) => document.getElementById(id);
 
@@ -22,6 +23,7 @@
     pending: new Set(),
     wrapupSid: null, // call the wrap-up draft belongs to; a new call starts a fresh draft
     scriptSid: null, // call the screening form was built for
+    targetsSid: null, // call the transfer and supervisor lists were loaded for
   };
   let socket = null;
   const { parseTime, formatDuration, el, humanize } = window.Switchboard;
@@ -144,6 +146,67 @@
   function renderCall(call) {
     $('call-queue').textContent = call.outbound ? `${call.outbound.campaign} (outbound)` : call.queue;
     $('btn-hangup').disabled = !view.connected || view.pending.has('hang_up');
+    const c = call.controls || {};
+    const usable = view.connected && Boolean(c.ready);
+    const hold = $('btn-hold');
+    hold.textContent = c.on_hold ? 'Resume' : 'Hold';
+    hold.setAttribute('aria-label', c.on_hold ? 'Take the caller off hold' : 'Hold the caller');
+    hold.setAttribute('aria-pressed', String(Boolean(c.on_hold)));
+    hold.disabled = !usable || view.pending.has('hold');
+    const mute = $('btn-mute');
+    mute.textContent = c.muted ? 'Unmute' : 'Mute';
+    mute.setAttribute('aria-label', c.muted ? 'Unmute my microphone' : 'Mute my microphone');
+    mute.setAttribute('aria-pressed', String(Boolean(c.muted)));
+    mute.disabled = !usable || view.pending.has('mute');
+    const flags = [c.on_hold ? 'Caller on hold (hearing music)' : '', c.muted ? 'You are muted' : '',
+      c.transferred_from ? `Transferred from ${c.transferred_from}` : ''].filter(Boolean);
+    $('call-flags').textContent = flags.join(' · ');
+    renderTransfer(call, c, usable);
+    $('call-supervisors').textContent = (c.supervisors || [])
+      .map((v) => `${v.name} is ${MODE_WORDS[v.mode] || 'joining'}`).join(' · ');
+    $('call-notes').replaceChildren(...(c.notes || []).map((n) => el('li', null, n.text)));
+    $('btn-save-note').disabled = !view.connected || view.pending.has('add_note');
+    if (view.targetsSid !== call.call_sid && view.connected) loadTargets(call.call_sid);
+  }
+
+  function renderTransfer(call, c, usable) {
+    const t = c.transfer;
+    const busy = view.pending.has('transfer') || Boolean(t) || Boolean(call.outbound);
+    $('btn-warm-transfer').disabled = !usable || busy || !$('transfer-target').value.startsWith('agent:');
+    $('btn-cold-transfer').disabled = !usable || busy || !$('transfer-target').value;
+    $('btn-bring-supervisor').disabled = !usable || !$('supervisor-target').value || view.pending.has('bring_in_supervisor');
+    $('transfer-status').hidden = !t;
+    $('transfer-status').textContent = t
+      ? `${humanize(t.kind)} transfer to ${t.agent || t.queue}: ${t.state === 'connected' ? 'they are on the call' : humanize(t.state)}`
+      : '';
+    const warm = Boolean(t) && t.kind === 'warm';
+    $('btn-complete-transfer').hidden = !warm;
+    $('btn-complete-transfer').disabled = !warm || t.state !== 'connected' || view.pending.has('complete_transfer');
+    $('btn-cancel-transfer').hidden = !warm;
+  }
+
+  // Who the call can go to: asked once per call (and again on focus), not pushed with every snapshot.
+  function loadTargets(callSid) {
+    view.targetsSid = callSid;
+    socket.timeout(ACTION_TIMEOUT_MS).emit('transfer_targets', {}, (err, reply) => {
+      if (err || !reply || !reply.ok) return;
+      const options = [['', 'Choose…']]
+        .concat((reply.queues || []).map((q) => [`queue:${q}`, `Queue: ${q}`]))
+        .concat((reply.agents || []).map((a) => [`agent:${a.id}`, `Agent: ${a.name}${a.free ? '' : ' (busy)'}`]));
+      fillSelect($('transfer-target'), options);
+      fillSelect($('supervisor-target'), [['', 'Choose…']].concat((reply.supervisors || []).map((v) => [String(v.id), v.name])));
+      render();
+    });
+  }
+
+  function fillSelect(select, options) {
+    const keep = select.value;
+    select.replaceChildren(...options.map(([value, text]) => {
+      const option = el('option', null, text);
+      option.value = value;
+      return option;
+    }));
+    if (options.some(([value]) => value === keep)) select.value = keep;
   }
 
   function renderWrapup(s) {
@@ -249,6 +312,13 @@
     $('customer-stage').textContent = humanize(customer.stage) || '—';
     $('customer-phones').textContent = (customer.phones || []).join(', ') || '—';
     $('customer-owner').textContent = customer.owner || 'Unassigned';
+    const unknown = customer.known === false && customer.id !== null && customer.id !== undefined;
+    const panel = $('unknown-caller');
+    if (panel.dataset.customer !== String(customer.id)) {
+      panel.dataset.customer = String(customer.id);
+      $('customer-results').replaceChildren();
+    }
+    panel.hidden = !unknown;
     renderTimeline(customer.timeline || []);
   }
 
@@ -387,6 +457,114 @@
   function onActionDone(event) {
     setError();
     if (event === 'wrap_up') resetWrapupForm(null);
+    if (event === 'add_note') $('call-note').value = '';
+  }
+
+  /* ---------- in-call controls ---------- */
+
+  function currentControls() {
+    const s = view.snapshot;
+    return (s && s.call && s.call.controls) || {};
+  }
+
+  function transfer(kind) {
+    const target = $('transfer-target').value;
+    const payload = { call_sid: currentSid('call'), kind };
+    if (target.startsWith('agent:')) payload.agent_id = Number(target.slice(6));
+    else if (target.startsWith('queue:')) payload.queue = target.slice(6);
+    act('transfer', payload);
+  }
+
+  function saveNote(event) {
+    event.preventDefault();
+    const text = $('call-note').value.trim();
+    if (!text) {
+      setError('Write the note first.');
+      $('call-note').focus();
+      return;
+    }
+    act('add_note', { call_sid: currentSid('call'), text });
+  }
+
+  /* ---------- unknown caller: search, create, merge (HTTP with the page's CSRF token) ---------- */
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : '';
+  }
+
+  async function postJson(url, body) {
+    const response = await fetch(url, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() },
+      body: JSON.stringify(body),
+    });
+    const reply = await response.json().catch(() => ({}));
+    if (!response.ok || !reply.ok) throw new Error(reply.error || 'That did not work. Please try again.');
+    return reply;
+  }
+
+  function callerSid() {
+    const s = view.snapshot;
+    if (!s) return null;
+    return (s.call && s.call.call_sid) || (s.offer && s.offer.call_sid) || null;
+  }
+
+  async function searchCustomers(event) {
+    event.preventDefault();
+    const query = $('customer-search').value.trim();
+    if (query.length < 2) {
+      setError('Type at least two characters to search.');
+      return;
+    }
+    try {
+      const response = await fetch(`/console/customers?q=${encodeURIComponent(query)}`, { credentials: 'same-origin' });
+      const reply = await response.json();
+      if (!response.ok) throw new Error(reply.error || 'The search failed.');
+      setError();
+      const items = reply.customers.map((c) => {
+        const item = el('li', 'customer-result');
+        item.append(el('span', null, `${c.name} · ${(c.phones || []).join(', ')}${c.email ? ` · ${c.email}` : ''}`));
+        const merge = el('button', 'btn', 'Merge into this customer');
+        merge.type = 'button';
+        merge.setAttribute('aria-label', `Merge the caller into ${c.name}`);
+        merge.addEventListener('click', () => mergeInto(c.id));
+        item.append(merge);
+        return item;
+      });
+      $('customer-results').replaceChildren(...(items.length ? items : [el('li', 'muted', 'No customer matches.')]));
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+
+  async function mergeInto(customerId) {
+    try {
+      await postJson(`/console/calls/${encodeURIComponent(callerSid())}/customer/merge`, { customer_id: customerId });
+      setError();
+      $('customer-results').replaceChildren();
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+
+  async function createCustomer(event) {
+    event.preventDefault();
+    const name = $('new-customer-name').value.trim();
+    if (!name) {
+      setError("Give the caller's name.");
+      $('new-customer-name').focus();
+      return;
+    }
+    try {
+      await postJson(`/console/calls/${encodeURIComponent(callerSid())}/customer`,
+        { name, email: $('new-customer-email').value.trim() });
+      setError();
+      $('new-customer-name').value = '';
+      $('new-customer-email').value = '';
+    } catch (e) {
+      setError(e.message);
+    }
   }
 
   function currentSid(kind) {
@@ -440,7 +618,22 @@
 
   function onKeydown(event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || isTyping(event.target)) return;
-    const id = SHORTCUTS[(event.key || '').toLowerCase()];
+    const key = (event.key || '').toLowerCase();
+    if (key === 'n' && !$('call').hidden) {
+      event.preventDefault();
+      $('call-note').focus();
+      return;
+    }
+    if (/^[1-9]$/.test(key) && !$('wrapup').hidden) {
+      const option = $('disposition').options[Number(key)]; // option 0 is "Choose…"
+      if (option) {
+        event.preventDefault();
+        $('disposition').value = option.value;
+        $('disposition').dispatchEvent(new Event('change'));
+      }
+      return;
+    }
+    const id = SHORTCUTS[key];
     if (id && clickIfUsable(id)) event.preventDefault();
   }
 
@@ -455,6 +648,20 @@
     $('btn-accept').addEventListener('click', () => act('accept', { call_sid: currentSid('offer') }));
     $('btn-decline').addEventListener('click', () => act('decline', { call_sid: currentSid('offer') }));
     $('btn-hangup').addEventListener('click', () => act('hang_up', { call_sid: currentSid('call') }));
+    $('btn-hold').addEventListener('click', () => act('hold', { call_sid: currentSid('call'), hold: !currentControls().on_hold }));
+    $('btn-mute').addEventListener('click', () => act('mute', { call_sid: currentSid('call'), muted: !currentControls().muted }));
+    $('btn-warm-transfer').addEventListener('click', () => transfer('warm'));
+    $('btn-cold-transfer').addEventListener('click', () => transfer('cold'));
+    $('btn-complete-transfer').addEventListener('click', () => act('complete_transfer', { call_sid: currentSid('call') }));
+    $('btn-cancel-transfer').addEventListener('click', () => act('cancel_transfer', { call_sid: currentSid('call') }));
+    $('btn-bring-supervisor').addEventListener('click', () => act('bring_in_supervisor',
+      { call_sid: currentSid('call'), supervisor_id: Number($('supervisor-target').value) }));
+    $('transfer-target').addEventListener('change', render);
+    $('supervisor-target').addEventListener('change', render);
+    $('transfer-target').addEventListener('focus', () => { if (view.connected) loadTargets(currentSid('call')); });
+    $('call-note-form').addEventListener('submit', saveNote);
+    $('customer-search-form').addEventListener('submit', searchCustomers);
+    $('customer-create-form').addEventListener('submit', createCustomer);
     $('btn-preview-dial').addEventListener('click', () => act('preview_dial', { lead_id: currentLead() }));
     $('btn-preview-skip').addEventListener('click', () => act('preview_skip', { lead_id: currentLead() }));
     $('wrapup-form').addEventListener('submit', submitWrapup);
