@@ -43,14 +43,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, seconds: float = 30) -> None:
+def wait_for_http(port: int, seconds: float = 60) -> None:
+    """Wait until a web process answers HTTP: gunicorn's master listens before its worker has imported the app."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                s.sendall(b"GET /login HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                if s.recv(12).startswith(b"HTTP/"):
+                    return
+        except OSError:
+            pass
         time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on port {port}")
+    raise TimeoutError(f"nothing answers HTTP on port {port}")
 
 
 def wait_until(predicate, seconds: float = 20, interval: float = 0.1, message: str = "condition"):
@@ -188,7 +194,7 @@ class Processes:
         self.children.append((child, log))
         if port is not None:
             try:
-                wait_for_port(port)
+                wait_for_http(port)
             except TimeoutError:
                 self.stop()
                 raise AssertionError(f"{name} did not start:\n{self.read_log(name)}") from None
