@@ -7,15 +7,16 @@ from typing import Any
 
 from flask import request
 from flask_login import current_user
+import socketio as socketio_lib
 from flask_socketio import Namespace, emit, join_room
 
 from hub import agent_flows, call_controls, transfers
-from hub.auth import User, user_for_token
+from hub.auth import User, user_by_id, user_for_token
 from hub.call_controls import Actor
 from hub.consoles import console_seen, console_sids
 from hub.db import transaction
 from hub.errors import FlowError
-from hub.notifier import SUPERVISORS_ROOM, agent_room
+from hub.notifier import AGENT_NAMESPACE, SUPERVISOR_NAMESPACE, SUPERVISORS_ROOM, agent_room
 from hub.services import Services
 from hub.snapshots import agent_state, board
 from hub.telephony import TelephonyError
@@ -66,20 +67,54 @@ def _actor(user: User) -> Actor:
     return Actor(user.id, user.has_role("supervisor"))
 
 
-class AgentNamespace(Namespace):
-    """An agent's console: state pushed in, actions sent out, each acknowledged."""
+class _Guarded(Namespace):
+    """A namespace whose every event first re-reads the user's role: a demoted or deactivated user's event
+    is refused and their socket closed, even if the cut sent at the role change was lost."""
+
+    role = "agent"
 
     def __init__(self, namespace: str, services: Services) -> None:
         super().__init__(namespace)
         self.services = services
         self.users: dict[str, User] = {}
+        for name in dir(self):
+            if name.startswith("on_") and name not in ("on_connect", "on_disconnect"):
+                setattr(self, name, self._guard(getattr(self, name)))
+
+    def _guard(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args):
+            known = self.users.get(request.sid)
+            fresh = user_by_id(known.id) if known is not None else None
+            if fresh is None or not fresh.has_role(self.role):
+                log.info("closing a %s socket: its user no longer has the role", self.namespace)
+                self._close_soon(request.sid)
+                return {"ok": False, "error": "your access has changed: log in again"}
+            self.users[request.sid] = fresh
+            return handler(*args)
+
+        guarded.__name__ = handler.__name__
+        return guarded
+
+    def _close_soon(self, sid: str) -> None:
+        """Close the socket just after the refusal's acknowledgement has gone out, so the client reads why."""
+        def close() -> None:
+            self.socketio.sleep(0.2)
+            self.socketio.server.disconnect(sid, namespace=self.namespace)
+
+        self.socketio.start_background_task(close)
+
+
+class AgentNamespace(_Guarded):
+    """An agent's console: state pushed in, actions sent out, each acknowledged."""
+
+    role = "agent"
 
     def _me(self) -> User:
         return self.users[request.sid]
 
     def on_connect(self, auth=None):
         user = _authenticate(auth)
-        if user is None:
+        if user is None or not user.has_role("agent"):
             raise ConnectionRefusedError("login required")
         self.users[request.sid] = user
         join_room(agent_room(user.id))
@@ -181,22 +216,24 @@ def _lead_id(data) -> int:
     return value
 
 
-class SupervisorNamespace(Namespace):
+class SupervisorNamespace(_Guarded):
     """The wallboard: board snapshots pushed on every change; supervisors and admins only."""
 
-    def __init__(self, namespace: str, services: Services) -> None:
-        super().__init__(namespace)
-        self.services = services
-        self.users: dict[str, User] = {}
+    role = "supervisor"
 
     def on_disconnect(self, reason=None):
-        self.users.pop(request.sid, None)
+        user = self.users.pop(request.sid, None)
+        if user is not None:
+            self.services.redis.srem(_wallboards_key(self.services, user.id), request.sid)
 
     def on_connect(self, auth=None):
         user = _authenticate(auth)
         if user is None or not user.has_role("supervisor"):
             raise ConnectionRefusedError("supervisor login required")
         self.users[request.sid] = user
+        key = _wallboards_key(self.services, user.id)
+        self.services.redis.sadd(key, request.sid)
+        self.services.redis.expire(key, WALLBOARD_KEY_TTL_S)
         join_room(SUPERVISORS_ROOM)
         self._send_board()
 
@@ -223,3 +260,38 @@ def cut_consoles(services: Services, socketio, agent_id: int) -> None:
     """Close every open console of an agent, on whichever web process it is connected."""
     for sid in console_sids(services, agent_id):
         socketio.server.disconnect(sid, namespace="/agent")
+
+
+WALLBOARD_KEY_TTL_S = 7 * 24 * 3600  # a wallboard left open for days stays listed
+
+
+def _wallboards_key(services: Services, user_id: int) -> str:
+    return f"switchboard:{services.settings.socketio_channel}:wallboards:{user_id}"
+
+
+class _SocketCutter(socketio_lib.RedisManager):
+    """Ask every web process, through Socket.IO's Redis channel, to close given sockets. Works from any
+    process (the CLI too); the web process holding the socket closes it on receipt."""
+
+    def __init__(self, redis_url: str, channel: str) -> None:
+        super().__init__(redis_url, channel=channel, write_only=True)
+
+    def close(self, sid: str, namespace: str) -> None:
+        self._publish({"method": "disconnect", "sid": sid, "namespace": namespace, "host_id": self.host_id})
+
+
+def cut_sockets_after_role_change(services: Services, user_id: int, role: str | None) -> int:
+    """Close the sockets a user may no longer hold with `role` (None: deactivated): the wallboard when they
+    are no longer a supervisor, consoles too when they are no longer an agent. Returns how many were cut."""
+    user = User(user_id, "", "", role or "")
+    doomed = []
+    if not user.has_role("supervisor"):
+        doomed += [(sid.decode(), SUPERVISOR_NAMESPACE)
+                   for sid in services.redis.smembers(_wallboards_key(services, user_id))]
+    if not user.has_role("agent"):
+        doomed += [(sid, AGENT_NAMESPACE) for sid in console_sids(services, user_id)]
+    if doomed:
+        cutter = _SocketCutter(services.settings.redis_url, services.settings.socketio_channel)
+        for sid, namespace in doomed:
+            cutter.close(sid, namespace)
+    return len(doomed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.auth import hash_password
+from hub.auth import DEACTIVATED, hash_password
 from hub.errors import FlowError
 from hub.models import Agent, AgentSkill, Queue, QueueSkill, Role
 from hub.phone import InvalidNumber, to_e164
@@ -35,6 +35,31 @@ def add_agent(session: Session, login: str, name: str, password: str, role: str 
                   simulated=simulated, skills=[AgentSkill(skill=k, level=v) for k, v in (skills or {}).items()])
     session.add(agent)
     session.flush()
+    return agent
+
+
+def _agent_by_login(session: Session, login: str) -> Agent:
+    agent = session.scalar(select(Agent).where(Agent.login == login))
+    if agent is None:
+        raise FlowError(f"no agent has the login {login!r}", 404)
+    return agent
+
+
+def change_role(session: Session, login: str, role: str) -> Agent:
+    """Give an agent another role (a deactivated agent comes back with it). Cut their sockets afterwards."""
+    if role not in {r.value for r in Role}:
+        raise FlowError(f"role must be agent, supervisor or admin, not {role!r}", 400)
+    agent = _agent_by_login(session, login)
+    agent.role = role
+    return agent
+
+
+def deactivate(session: Session, login: str) -> Agent:
+    """Take every access away from an agent: login, API token and open sessions. Their calls stay on record;
+    cut their sockets afterwards (their console's closing then logs them off after the grace period)."""
+    agent = _agent_by_login(session, login)
+    agent.role = DEACTIVATED
+    agent.api_token_hash = None
     return agent
 
 

@@ -16,6 +16,7 @@ from hub.db import transaction
 from hub.models import Agent, Role
 
 ROLE_RANK = {Role.AGENT.value: 0, Role.SUPERVISOR.value: 1, Role.ADMIN.value: 2}
+DEACTIVATED = "deactivated"  # a stored role outside ROLE_RANK: no login, no token, no session, no socket
 
 
 @dataclass
@@ -35,7 +36,10 @@ class User(UserMixin):
 
 
 def _user(agent: Agent | None) -> User | None:
-    return User(agent.id, agent.login, agent.name, agent.role) if agent else None
+    """The user behind an agent row; None for a deactivated one, so every login, token and session fails."""
+    if agent is None or agent.role not in ROLE_RANK:
+        return None
+    return User(agent.id, agent.login, agent.name, agent.role)
 
 
 def hash_password(password: str) -> str:

@@ -96,6 +96,35 @@ def cmd_agents_add(args) -> int:
     return 0
 
 
+def _cut_sockets(agent_id: int, role: str | None) -> int:
+    from agent_ui.events import cut_sockets_after_role_change
+    from hub.services import build_services
+
+    services = build_services(_settings())
+    try:
+        return cut_sockets_after_role_change(services, agent_id, role)
+    finally:
+        services.close()
+
+
+def cmd_agents_set_role(args) -> int:
+    from hub.admin import change_role
+
+    agent_id = _in_session(lambda s: change_role(s, args.login, args.role).id)
+    cut = _cut_sockets(agent_id, args.role)
+    print(f"agent {args.login} is now {args.role}; {cut} open socket(s) closed")
+    return 0
+
+
+def cmd_agents_deactivate(args) -> int:
+    from hub.admin import deactivate
+
+    agent_id = _in_session(lambda s: deactivate(s, args.login).id)
+    cut = _cut_sockets(agent_id, None)
+    print(f"agent {args.login} deactivated; {cut} open socket(s) closed")
+    return 0
+
+
 def _queue_rules(args) -> dict:
     from hub.admin import parse_escalation, parse_hours
 
@@ -202,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--team")
     p.add_argument("--password", help="prompted for when omitted (or SWITCHBOARD_NEW_AGENT_PASSWORD)")
     p.set_defaults(func=cmd_agents_add)
+    p = agents.add_parser("set-role", help="change an agent's role (open sockets the new role may not hold close)")
+    p.add_argument("login")
+    p.add_argument("role", choices=["agent", "supervisor", "admin"])
+    p.set_defaults(func=cmd_agents_set_role)
+    p = agents.add_parser("deactivate", help="take every access away from an agent and close their sockets")
+    p.add_argument("login")
+    p.set_defaults(func=cmd_agents_deactivate)
 
     queues = sub.add_parser("queues", help="manage queues").add_subparsers(dest="queues_command", required=True)
     p = queues.add_parser("add", help="add a queue")

@@ -92,3 +92,49 @@ def test_an_unknown_caller_is_created_as_a_customer_from_the_screen_pop(stack, b
     console.screenshot(path=os.path.join(ARTIFACTS, "console-unknown-caller-named.png"))
     call = stack.call_row(sid)
     assert call.customer.name == "Ada Lovelace" and call.customer.email == "ada@example.org"
+
+
+def test_a_caller_with_orders_pops_with_tier_lifetime_value_and_order_history(stack, browser):  # noqa: F811
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from crm.models import CustomerValue
+    from crm.orders import add_order
+    from crm.recompute import recompute_all
+    from hub.db import transaction
+    from hub.models import Customer
+
+    stack.seed([("ana", {"support": 1})])
+    now = datetime.now(UTC)
+    with transaction(stack.sessions) as session:
+        grace = session.scalar(select(Customer).where(Customer.name == "Grace Hopper"))
+        for i, amount in enumerate((120, 80, 200, 95)):
+            add_order(session, grace.id, {"ordered_at": (now - timedelta(days=300 - 70 * i)).isoformat(),
+                                          "amount": amount, "product": "Widget", "order_id": f"w{i}"}, "api", now)
+        grace_id = grace.id
+    recompute_all(stack.sessions, now)  # the CRM's recompute: the value row, a tier change on the timeline
+    with transaction(stack.sessions) as session:
+        # the model's figures (a population too small to fit one here; the fit has its own tests)
+        value = session.get(CustomerValue, grace_id)
+        value.clv_cents, value.p_alive, value.churn_risk = 123456, 0.73, True
+        value.churn_reason = "no purchase for 90 days, twice the usual gap"
+        tier, stage = session.get(Customer, grace_id).value_tier, session.get(Customer, grace_id).lifecycle_stage
+    stack.start()
+    console = log_in(browser, stack.url(), "ana")
+    _take_call(stack, console, GRACE)
+
+    expect(console.locator("#customer-name")).to_have_text("Grace Hopper")
+    expect(console.locator("#customer-tier")).to_have_text(f"{tier.title()} tier")
+    expect(console.locator("#customer-stage")).to_have_text(stage.replace("_", " ").capitalize())
+    expect(console.locator("#customer-clv")).to_have_text("$1,234.56")
+    expect(console.locator("#customer-alive")).to_have_text("73%")
+    expect(console.locator("#customer-orders")).to_have_text("4")
+    expect(console.locator("#customer-revenue")).to_have_text("$495.00")
+    expect(console.get_by_role("note")).to_have_text("Churn risk: no purchase for 90 days, twice the usual gap")
+    timeline = console.locator("#timeline")
+    expect(timeline.locator("[data-kind=order]")).to_have_count(4)
+    expect(timeline.locator("[data-kind=order]").first).to_contain_text("Order")
+    expect(timeline.locator("[data-kind=tier] .timeline-kind")).to_have_text("Tier change")  # gold -> standard
+    expect(timeline.locator("[data-kind=tier]")).to_contain_text(f"-> {tier}")
+    console.screenshot(path=os.path.join(ARTIFACTS, "console-screen-pop-value.png"))

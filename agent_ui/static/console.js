@@ -10,7 +10,11 @@
   const MUTE_KEY = 'switchboard.muteRing';
   const PRESENCE_WORDS = { available: 'Available', break: 'Break', offline: 'Offline' };
   const WORK_WORDS = { idle: 'Idle', offered: 'Offered', on_call: 'On call', wrap_up: 'Wrap-up' };
-  const TIMELINE_KINDS = { call: 'Call', note: 'Note', disposition: 'Disposition', transfer: 'Transfer' };
+  const TIMELINE_KINDS = {
+    call: 'Call', note: 'Note', disposition: 'Disposition', transfer: 'Transfer', order: 'Order',
+    tier: 'Tier change', stage: 'Stage change', outbound: 'Outbound call', handoff: 'Handoff',
+    callback: 'Callback', voicemail: 'Voicemail', dnc: 'Do not call',
+  };
   const SHORTCUTS = { a: 'btn-accept', d: 'btn-decline', h: 'btn-hangup', o: 'btn-hold', m: 'btn-mute' };
   const MODE_WORDS = { listen: 'listening', whisper: 'whispering to you', barge: 'on the call' };
 
@@ -304,10 +308,10 @@
     $('customer-name').textContent = customer.name || 'Unknown caller';
     const tier = $('customer-tier');
     const tierName = customer.tier || 'standard';
-    tier.textContent = tierName;
+    tier.textContent = `${humanize(tierName)} tier`;
     tier.className = `tier tier-${tierName}`;
     tier.dataset.tier = tierName;
-    tier.title = `${humanize(tierName)} tier`;
+    tier.title = `Value tier: ${humanize(tierName)}`;
     $('customer-unknown').hidden = customer.known !== false;
     $('customer-stage').textContent = humanize(customer.stage) || '—';
     $('customer-phones').textContent = (customer.phones || []).join(', ') || '—';
@@ -319,7 +323,34 @@
       $('customer-results').replaceChildren();
     }
     panel.hidden = !unknown;
+    renderValue(customer.value);
     renderTimeline(customer.timeline || []);
+  }
+
+  function formatMoney(amount, currency) {
+    if (amount === null || amount === undefined) return '—';
+    try {
+      return new Intl.NumberFormat(undefined, { style: 'currency', currency: currency || 'USD' }).format(amount);
+    } catch (err) { // an unusual currency code: still show the figure
+      return `${amount.toFixed(2)} ${currency}`;
+    }
+  }
+
+  // The CRM's last recompute: lifetime value, how likely the customer still buys, and why they may churn.
+  function renderValue(value) {
+    $('customer-value').hidden = !value;
+    if (!value) return;
+    const money = (amount) => formatMoney(amount, value.currency);
+    $('customer-clv').textContent = money(value.lifetime_value);
+    $('customer-alive').textContent = value.p_alive === null || value.p_alive === undefined
+      ? 'not yet scored' : `${Math.round(value.p_alive * 100)}%`;
+    $('customer-orders').textContent = String(value.orders || 0);
+    $('customer-last-purchase').textContent = value.last_purchase_at ? formatDate(value.last_purchase_at) : 'never';
+    $('customer-revenue').textContent = money(value.revenue_12m);
+    $('customer-value-to-date').textContent = money(value.value_to_date);
+    const churn = $('customer-churn');
+    churn.hidden = !value.churn_risk;
+    churn.textContent = value.churn_risk ? `Churn risk: ${value.churn_reason || 'flagged by the CRM'}` : '';
   }
 
   function renderTimeline(entries) {
