@@ -161,6 +161,11 @@ class AgentNamespace(_Guarded):
         me = self._me().id
         return _result(lambda: agent_flows.dial_preview(self.services, me, _lead_id(data)))
 
+    def on_manual_dial(self, data):
+        me = self._me().id
+        return _result(lambda: agent_flows.dial_manual(self.services, me, _whole_number(data, "campaign_id"),
+                                                       _field(data, "number")))
+
     def on_preview_skip(self, data):
         me = self._me().id
         return _result(lambda: agent_flows.skip_preview(self.services, me, _lead_id(data)))
@@ -209,11 +214,15 @@ class AgentNamespace(_Guarded):
             data.get("callback") if isinstance(data, dict) else None))
 
 
-def _lead_id(data) -> int:
-    value = data.get("lead_id") if isinstance(data, dict) else None
+def _whole_number(data, name: str) -> int:
+    value = data.get(name) if isinstance(data, dict) else None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FlowError("lead_id must be a whole number", 400)
+        raise FlowError(f"{name} must be a whole number", 400)
     return value
+
+
+def _lead_id(data) -> int:
+    return _whole_number(data, "lead_id")
 
 
 class SupervisorNamespace(_Guarded):

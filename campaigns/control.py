@@ -5,8 +5,11 @@ means no new call from the next step on; calls already ringing finish (their age
 """
 from __future__ import annotations
 
-from campaigns.models import Campaign, CampaignStatus
+from sqlalchemy import select
+
+from campaigns.models import Campaign, CampaignAgent, CampaignStatus
 from hub.db import transaction
+from hub.effects import push
 from hub.errors import FlowError
 from hub.services import Services
 
@@ -35,6 +38,8 @@ def change_status(services: Services, campaign_id: int, action: str) -> str:
             raise FlowError(f"cannot {action} a campaign that is {campaign.status}", 409)
         campaign.status = target.value
         campaign.status_changed_at = now
+        agents = set(session.scalars(select(CampaignAgent.agent_id).where(CampaignAgent.campaign_id == campaign_id)))
     if target is CampaignStatus.RUNNING:
         schedule_pace(services, campaign_id, now)
+    push(services, agents)  # their consoles offer manual dial only in running campaigns; the wallboard shows it
     return target.value

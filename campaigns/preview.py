@@ -30,7 +30,7 @@ PREVIEW_HOLD = timedelta(minutes=5)  # a lead shown to an agent who neither dial
 SKIPPED_FOR = timedelta(hours=1)  # a skipped lead is not shown again before this
 
 
-def _release(lead: Lead) -> None:
+def release(lead: Lead) -> None:
     lead.status = LeadStatus.READY.value
     lead.preview_agent_id = None
     lead.next_check_at = None
@@ -46,7 +46,7 @@ def hand_out(session: Session, campaign: Campaign, free: list[int], now: datetim
         if lead.preview_agent_id not in free or (lead.next_check_at is not None and lead.next_check_at <= now):
             if lead.preview_agent_id is not None:
                 changed.add(lead.preview_agent_id)
-            _release(lead)
+            release(lead)
         else:
             holding.add(lead.preview_agent_id)
     waiting = [agent_id for agent_id in free if agent_id not in holding]
@@ -83,7 +83,7 @@ def dial(services: Services, agent_id: int, lead_id: int) -> int:
         campaign = session.get(Campaign, lead.campaign_id)
         verdict = gate.judge(session, campaign, [lead], now, services.settings.default_region)[lead.id]
         if not verdict.allowed:  # the campaign stopped, or the lead was opted out, left its window...
-            _release(lead)
+            release(lead)
             gate.record_skip(lead, verdict, now)
             refusal = "this lead may not be dialed now: " + "; ".join(s.detail for s in verdict.reasons)
         elif rate.take(1, now.timestamp()) < 1:
@@ -104,7 +104,7 @@ def skip(services: Services, agent_id: int, lead_id: int) -> None:
     now = services.clock()
     with transaction(services.sessions) as session:
         lead = _held_lead(session, agent_id, lead_id)
-        _release(lead)
+        release(lead)
         lead.next_check_at = now + SKIPPED_FOR
         lead.skip_detail = "skipped by an agent in preview"
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from campaigns import preview
+from campaigns import manual, preview
 from campaigns.screening import screened
 from hub.consoles import console_closed, has_console
 from hub.customers import add_entry
@@ -148,6 +148,14 @@ def dial_preview(services: Services, agent_id: int, lead_id: int) -> None:
     """The agent dials the lead they preview (preview mode); the answered call comes to them."""
     try:
         preview.dial(services, agent_id, lead_id)
+    finally:
+        push(services, {agent_id})
+
+
+def dial_manual(services: Services, agent_id: int, campaign_id: int, number: str) -> None:
+    """The agent dials a number they typed, for one of their campaigns, if the compliance gate allows it now."""
+    try:
+        manual.manual_dial(services, agent_id, campaign_id, number)
     finally:
         push(services, {agent_id})
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, CampaignStatus
+from campaigns.manual import campaigns_for
 from campaigns.preview import preview_view
 from campaigns.screening import lead_view
 from campaigns.stats import campaign_summary
@@ -96,6 +97,7 @@ def agent_state(session: Session, agent_id: int, now: datetime) -> dict[str, Any
         "call": call,
         "dispositions": list(CAMPAIGN_DISPOSITIONS if current is not None and current.campaign_id else DISPOSITIONS),
         "preview": preview_view(session, agent.id, now) if agent.work == "idle" and current is None else None,
+        "manual_dial_campaigns": campaigns_for(session, agent.id),
         "break_reasons": list(BREAK_REASONS),
         "server_time": now.isoformat(),
     }

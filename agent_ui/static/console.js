@@ -122,6 +122,11 @@
     const previewing = Boolean(s.preview) && !offer && !onCall && !wrapping;
     $('preview').hidden = !previewing;
     if (previewing) renderPreview(s.preview);
+    const campaigns = s.manual_dial_campaigns || [];
+    const canDial = !offer && !onCall && !wrapping && !previewing && campaigns.length > 0 &&
+      agent.presence === 'available' && agent.work === 'idle';
+    $('manual-dial').hidden = !canDial;
+    if (canDial) renderManualDial(campaigns);
     $('idle').hidden = Boolean(offer || onCall || wrapping || previewing);
     if (offer) renderOffer(offer);
     if (onCall) renderCall(call);
@@ -223,6 +228,18 @@
     $('wrapup-duration').textContent =
       call.duration === null || call.duration === undefined ? '' : `Call lasted ${formatDuration(call.duration)}`;
     $('btn-finish').disabled = !view.connected || view.pending.has('wrap_up');
+  }
+
+  function renderManualDial(campaigns) {
+    const select = $('manual-campaign');
+    const chosen = select.value;
+    select.replaceChildren(...campaigns.map((c) => {
+      const option = el('option', null, c.name);
+      option.value = String(c.id);
+      return option;
+    }));
+    if (campaigns.some((c) => String(c.id) === chosen)) select.value = chosen;
+    $('btn-manual-dial').disabled = !view.connected || view.pending.has('manual_dial');
   }
 
   function renderPreview(preview) {
@@ -489,6 +506,7 @@
     setError();
     if (event === 'wrap_up') resetWrapupForm(null);
     if (event === 'add_note') $('call-note').value = '';
+    if (event === 'manual_dial') $('manual-number').value = '';
   }
 
   /* ---------- in-call controls ---------- */
@@ -695,6 +713,12 @@
     $('customer-create-form').addEventListener('submit', createCustomer);
     $('btn-preview-dial').addEventListener('click', () => act('preview_dial', { lead_id: currentLead() }));
     $('btn-preview-skip').addEventListener('click', () => act('preview_skip', { lead_id: currentLead() }));
+    $('manual-dial-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const number = $('manual-number').value.trim();
+      if (!number) { setError('Type the number to call.'); render(); return; }
+      act('manual_dial', { campaign_id: Number($('manual-campaign').value), number });
+    });
     $('wrapup-form').addEventListener('submit', submitWrapup);
     $('disposition').addEventListener('change', () => {
       $('disposition').removeAttribute('aria-invalid');
