@@ -10,6 +10,7 @@ from flask_login import current_user
 import socketio as socketio_lib
 from flask_socketio import Namespace, emit, join_room
 
+from campaigns.control import change_mode, change_status
 from hub import agent_flows, call_controls, transfers
 from hub.auth import User, user_by_id, user_for_token
 from hub.call_controls import Actor
@@ -263,6 +264,30 @@ class SupervisorNamespace(_Guarded):
     def on_stop_monitoring(self, data):
         me = _actor(self.users[request.sid])
         return _result(lambda: call_controls.stop_monitoring(self.services, me, _field(data, "call_sid")))
+
+    # ---- the supervisor's actions on agents and campaigns ----
+
+    def on_set_agent_presence(self, data):
+        """Put an agent available, on a break (with a reason) or offline; a call in progress finishes first."""
+        reason = _field(data, "reason") or None
+        return _result(lambda: agent_flows.change_presence(self.services, _whole_number(data, "agent_id"),
+                                                           _field(data, "presence"), reason))
+
+    def on_log_out_agent(self, data):
+        """Take an agent off the phones (offline) and close their consoles; they may log in again."""
+        def log_out() -> None:
+            agent_id = _whole_number(data, "agent_id")
+            agent_flows.change_presence(self.services, agent_id, "offline")
+            cut_consoles(self.services, self.socketio, agent_id)
+        return _result(log_out)
+
+    def on_campaign_action(self, data):
+        """Start, pause, resume or stop a campaign."""
+        return _result(lambda: change_status(self.services, _whole_number(data, "campaign_id"),
+                                             _field(data, "action")))
+
+    def on_set_campaign_mode(self, data):
+        return _result(lambda: change_mode(self.services, _whole_number(data, "campaign_id"), _field(data, "mode")))
 
 
 def cut_consoles(services: Services, socketio, agent_id: int) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from campaigns.models import Campaign, CampaignAgent, CampaignStatus
+from campaigns.admin import update_campaign
+from campaigns.models import Campaign, CampaignAgent, CampaignStatus, Lead, LeadStatus
+from campaigns.preview import release
 from hub.db import transaction
 from hub.effects import push
 from hub.errors import FlowError
@@ -43,3 +45,23 @@ def change_status(services: Services, campaign_id: int, action: str) -> str:
         schedule_pace(services, campaign_id, now)
     push(services, agents)  # their consoles offer manual dial only in running campaigns; the wallboard shows it
     return target.value
+
+
+def change_mode(services: Services, campaign_id: int, mode: str) -> str:
+    """Switch a campaign's dial mode (preview, progressive, predictive); the next pacing step uses it.
+
+    Leaving preview mode takes back the leads shown to agents, so none stays held by a mode that no longer
+    hands leads out. A refused mode changes nothing (CampaignError, 400)."""
+    with transaction(services.sessions) as session:
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
+        if campaign is None:
+            raise FlowError("no such campaign", 404)
+        was = campaign.mode
+        update_campaign(session, campaign, {"mode": mode}, services.settings.default_region)
+        agents = set(session.scalars(select(CampaignAgent.agent_id).where(CampaignAgent.campaign_id == campaign_id)))
+        if was == "preview" and mode != "preview":
+            for lead in session.scalars(select(Lead).where(Lead.campaign_id == campaign_id,
+                                                           Lead.status == LeadStatus.PREVIEW.value)):
+                release(lead)
+    push(services, agents)
+    return mode
