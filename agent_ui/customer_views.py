@@ -41,7 +41,7 @@ def _flow_error(exc: FlowError):
 @bp.get("/customers")
 @role_required("agent", api=True)
 def search():
-    return jsonify(ok=True, customers=unknown_callers.find_customers(_services(), request.args.get("q", "")))
+    return jsonify(ok=True, customers=unknown_callers.find_customers(_services(), _actor(), request.args.get("q", "")))
 
 
 @bp.post("/calls/<sid>/customer")

@@ -42,9 +42,16 @@ def _agents_showing(session: Session, customer_ids: set[int]) -> set[int]:
     return {agent_id for (agent_id,) in rows}
 
 
-def find_customers(services: Services, query: str) -> list[dict[str, Any]]:
-    """Customers matching a name, an email or a number, for the unknown caller's screen pop."""
+def find_customers(services: Services, actor: Actor, query: str) -> list[dict[str, Any]]:
+    """Customers matching a name, an email or a number, for the unknown caller's screen pop.
+
+    An agent sees customer data only for the work in hand: they may search while they hold a call (offered,
+    talking or wrapping up), to identify its caller; a supervisor may search at any time."""
     with transaction(services.sessions) as session:
+        if not actor.supervisor:
+            agent = session.get(Agent, actor.id)
+            if agent is None or agent.call_sid is None or agent.work not in ("offered", "on_call", "wrap_up"):
+                raise FlowError("you can search customers only to identify the caller of your current call", 403)
         return [customer_dict(c) for c in search_customers(session, query, services.settings.default_region)]
 
 

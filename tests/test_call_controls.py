@@ -286,6 +286,9 @@ def test_an_unknown_caller_is_merged_into_an_existing_customer_with_their_histor
     url = f"{stack.url()}/console/calls/{sid}/customer/merge"
     assert http.post(url, json={"customer_id": grace_id}, timeout=10).status_code == 400  # no CSRF token
     other, other_csrf = _browser_session(stack, "ben")
+    # ben holds no call: he has no caller to identify, so no customer data either
+    nosy = other.get(f"{stack.url()}/console/customers", params={"q": "grace"}, timeout=10)
+    assert nosy.status_code == 403 and "current call" in nosy.json()["error"]
     refused = other.post(url, json={"customer_id": grace_id}, headers={"X-CSRF-Token": other_csrf}, timeout=10)
     assert refused.status_code == 403 and "your own current call" in refused.json()["error"]
     assert requests.post(url, json={"customer_id": grace_id}, timeout=10).status_code == 401
