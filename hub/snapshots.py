@@ -12,6 +12,7 @@ from campaigns.manual import campaigns_for
 from campaigns.preview import preview_view
 from campaigns.screening import lead_view
 from campaigns.stats import campaign_summary
+from crm.insights import BOARD_CACHE as CRM_PANEL
 from hub import metrics
 from hub.customers import customer_card
 from hub.in_call import controls_view
@@ -114,7 +115,8 @@ def _latest_reasons(session: Session, sids: list[str]) -> dict[str, str]:
 
 
 def board(session: Session, now: datetime) -> dict[str, Any]:
-    """Return the supervisor wallboard: queues, agents, live calls, campaigns, today's charts and alerts."""
+    """Return the supervisor wallboard: queues, agents, live calls, campaigns, today's charts and alerts, and the
+    CRM panel (revenue by tier, Pareto curve, stages, cohorts; cached, see crm.insights.BoardCache)."""
     agents = list(session.scalars(select(Agent).order_by(Agent.name)))
     live = list(
         session.scalars(
@@ -150,4 +152,4 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
     return {"queues": figures["queues"], "agents": agent_rows, "calls": calls, "campaigns": campaigns,
             "day": figures["day"], "alerts": metrics.alerts(figures["queues"], campaigns),
             "thresholds": {"service_level_goal": metrics.SERVICE_LEVEL_GOAL, "alert_margin": metrics.ALERT_MARGIN},
-            "server_time": now.isoformat()}
+            "crm": CRM_PANEL.figures(session, now), "server_time": now.isoformat()}

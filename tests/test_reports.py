@@ -12,7 +12,8 @@ from sqlalchemy import select
 from campaigns.models import Campaign, DialAttempt, Lead
 from hub.app import create_app
 from hub.db import transaction
-from hub.models import Queue
+from hub.admin import add_agent
+from hub.models import Customer, Queue
 from hub.services import build_services
 from tests.conftest import make_settings
 from tests.test_metrics import NOW, SALES_TODAY, SUPPORT_TODAY, build_known_day
@@ -137,3 +138,72 @@ def test_the_charting_library_is_served_by_the_hub(app):
     response = app.test_client().get("/assets/chart.umd.min.js")
     assert response.status_code == 200 and response.mimetype == "text/javascript"
     assert b"Chart.js v4.5.1" in response.data[:200]
+
+
+# ---------------------------------------------------------------- the CRM's tables
+
+
+@pytest.fixture
+def crm_app(database_url, redis_client):
+    from tests.test_crm_insights import build_known_crm
+
+    settings = make_settings(database_url)
+    services = build_services(settings)
+    services.clock = lambda: NOW
+    app = create_app(settings, services)
+    with transaction(services.sessions) as session:
+        add_agent(session, "sue", "Sue", "password1", "supervisor")
+        add_agent(session, "ana", "Ana", "password1", "agent", {"support": 1})
+    build_known_crm(services.sessions)
+    yield app
+    services.close()
+
+
+def test_the_crm_tables_and_their_csv_carry_the_hand_computed_rates(crm_app):
+    client = crm_app.test_client()
+    sue = bearer(client, "sue")
+    query = "from=2024-02-01&to=2024-06-30&tz=UTC"
+    data = client.get(f"/reports/data?{query}", headers=sue).get_json()
+    months = {row["month"]: row for row in data["months"]}
+    assert [(m, months[m]["churn_rate"], months[m]["repeat_rate"]) for m in months] == [
+        ("2024-02", None, None), ("2024-03", 0.0, None), ("2024-04", 0.25, 0.0), ("2024-05", 0.25, 0.6667),
+        ("2024-06", 0.0, None)]  # worked out in tests/test_crm_insights.py
+    assert {c["label"] for c in data["columns"]["tiers"]} >= {"Revenue (USD)", "Share of revenue"}
+
+    lines = {row["Month"]: row for row in rows_of(client.get(f"/reports/months.csv?{query}", headers=sue))}
+    may = lines["2024-05"]
+    assert (may["Period"], may["Active at start"], may["Lapsed or churned"], may["Churn rate"], may["Buyers"],
+            may["Had bought before"], may["Repeat-customer rate"], may["Revenue (USD)"]) == (
+        "whole month", "4", "1", "0.25", "3", "2", "0.6667", "435.00")
+    assert lines["2024-06"]["Period"] == "to date" and lines["2024-02"]["Churn rate"] == ""
+    tiers = {row["Tier"]: row for row in rows_of(client.get(f"/reports/tiers.csv?{query}", headers=sue))}
+    assert [(t, tiers[t]["Customers now"], tiers[t]["Revenue (USD)"], tiers[t]["Share of revenue"])
+            for t in ("gold", "silver", "standard")] == [("gold", "2", "400.00", "0.7619"),
+                                                         ("silver", "2", "110.00", "0.2095"),
+                                                         ("standard", "4", "15.00", "0.0286")]
+    response = client.get(f"/reports/tiers.csv?{query}", headers=sue)
+    assert 'filename="switchboard-tiers-2024-02-01-to-2024-06-30.csv"' in response.headers["Content-Disposition"]
+
+
+def test_the_crm_months_follow_the_viewers_time_zone(crm_app):
+    client = crm_app.test_client()
+    sue = bearer(client, "sue")
+    utc = client.get("/reports/data?from=2024-03-01&to=2024-04-30&tz=UTC", headers=sue).get_json()
+    new_york = client.get("/reports/data?from=2024-03-01&to=2024-04-30&tz=America/New_York", headers=sue).get_json()
+    # Di lapsed at 01:00 UTC on 1 April: April in UTC, 31 March in New York
+    assert [row["churned"] for row in utc["months"]] == [0, 1]
+    assert [row["churned"] for row in new_york["months"]] == [1, 0]
+    assert [row["repeat_rate"] for row in new_york["months"]] == [0.0, 1.0]
+
+
+def test_crm_csv_cells_cannot_run_as_formulas_and_agents_cannot_read_them(crm_app):
+    services = crm_app.extensions["switchboard"]
+    with transaction(services.sessions) as session:
+        session.add(Customer(name="Mallory", value_tier="=1+2"))
+    client = crm_app.test_client()
+    query = "from=2024-05-01&to=2024-05-31&tz=UTC"
+    tiers = [row["Tier"] for row in rows_of(client.get(f"/reports/tiers.csv?{query}", headers=bearer(client, "sue")))]
+    assert "'=1+2" in tiers and not any(t.startswith("=") for t in tiers)
+    agent = bearer(client, "ana")
+    for path in ("/reports/months.csv", "/reports/tiers.csv", "/reports/data"):
+        assert client.get(f"{path}?{query}", headers=agent).status_code == 403

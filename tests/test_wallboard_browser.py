@@ -3,15 +3,20 @@ by Playwright) against the real web and worker processes and the carrier simulat
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from crm.models import Order, StageChange
 from hub.admin import add_agent
 from hub.db import transaction
+from hub.models import Customer
 from tests.stack import PASSWORD, QUEUE_NUMBER, Stack
+from tests.test_crm_insights import store_values
 from tests.test_browser import ARTIFACTS, browser, log_in  # noqa: F401  (browser is a fixture)
 
 pytestmark = pytest.mark.browser
@@ -110,3 +115,102 @@ def test_the_wallboard_shows_figures_charts_and_alerts_and_reports_agree(stack, 
     expect(console).to_have_url(stack.url() + "/agent")
     assert console.goto(stack.url() + "/reports").status == 403
     assert console.goto(stack.url() + "/reports/queues.csv?from=2024-01-01&to=2024-01-01&tz=UTC").status == 403
+
+
+def _month_day(now: datetime, months_back: int, day: int = 15) -> datetime:
+    """Noon UTC on `day` of the month `months_back` before now's month."""
+    index = now.year * 12 + now.month - 1 - months_back
+    return datetime(index // 12, index % 12 + 1, day, 12, tzinfo=UTC)
+
+
+def build_recent_crm(sessions, now: datetime) -> dict[str, str]:
+    """Six customers with orders in the last months (relative to the real clock, which the stack uses); return
+    the months the assertions name (YYYY-MM)."""
+    back = functools.partial(_month_day, now)
+    customers = {  # name: (tier, stage now, [(months back, cents)])
+        "Ada": ("gold", "loyal", [(3, 50000), (1, 40000)]),
+        "Bo": ("gold", "repeat_buyer", [(2, 50000), (1, 10000)]),
+        "Cy": ("silver", "first_time_buyer", [(2, 12000)]),
+        "Ed": ("silver", "lapsed", [(4, 11000)]),
+        "Hal": ("standard", "churned", [(14, 1500)]),
+        "Flo": ("standard", "prospect", []),
+    }
+    with transaction(sessions) as s:
+        for name, (tier, stage, orders) in customers.items():
+            customer = Customer(name=name, value_tier=tier, lifecycle_stage=stage, created_at=now - timedelta(days=800))
+            s.add(customer)
+            s.flush()
+            for number, (months, cents) in enumerate(orders):
+                s.add(Order(customer_id=customer.id, ordered_at=back(months), amount_cents=cents, currency="USD",
+                            source="import", external_id=f"{name}-{number}"))
+            store_values(s, customer.id, [(back(months), cents) for months, cents in orders], now)
+            if name == "Ed":  # lapsed in the middle of last month
+                s.add(StageChange(customer_id=customer.id, changed_at=back(1), from_stage="repeat_buyer",
+                                  to_stage="lapsed", reason="no purchase for 120 days"))
+    return {"two_back": back(2).strftime("%Y-%m"), "one_back": back(1).strftime("%Y-%m"),
+            "two_back_first_day": back(2, 1).date().isoformat()}
+
+
+def test_the_supervisor_sees_the_crm_panel_and_report_tables_and_an_agent_does_not(stack, browser):  # noqa: F811
+    stack.seed([("ana", {"support": 1})])
+    with transaction(stack.sessions) as session:
+        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
+    now = datetime.now(UTC)
+    months = build_recent_crm(stack.sessions, now)
+    stack.start()
+    os.makedirs(ARTIFACTS, exist_ok=True)
+
+    board = log_in(browser, stack.url(), "sue")
+    expect(board.locator("#crm")).to_have_attribute("data-ready", "true", timeout=15000)
+    # last 12 months: gold Ada 900 + Bo 600, silver Cy 120 + Ed 110, standard nothing (Hal's order is older)
+    gold = board.locator('#crm-tiers tr[data-tier="gold"]')
+    expect(gold.locator(".crm-revenue")).to_have_text("$1,500")
+    expect(gold.locator(".crm-share")).to_have_text("86.7%")
+    expect(board.locator('#crm-tiers tr[data-tier="standard"] .crm-revenue')).to_have_text("$0")
+    # the top 20% of 4 buyers is 0.8 of Ada: 0.8 x 900 / 1730
+    expect(board.locator("#crm-headline")).to_contain_text("the top 20% of them brought 41.6%")
+    assert board.evaluate(CHART_TOTAL, ["stages-chart", 0]) == 7  # the six and stack.seed's Grace Hopper (loyal)
+    stages = board.evaluate("() => window.Chart.getChart('stages-chart').data.datasets[0].data")
+    assert stages == [1, 1, 1, 2, 0, 1, 1]  # prospect .. churned, in the order of hub.models.Stage
+    pareto_end = board.evaluate("() => window.Chart.getChart('pareto-chart').data.datasets[0].data.at(-1).y")
+    assert pareto_end == 100
+    # Bo and Cy first bought two months back; Bo again the month after: 50 % in month 1, nobody in month 2
+    cohort = board.locator(f'#crm-cohorts tr[data-cohort="{months["two_back"]}"] td')
+    expect(cohort.nth(0)).to_have_text("2", use_inner_text=False)
+    expect(cohort.nth(1)).to_have_text("50.0%", use_inner_text=False)
+    labels = board.evaluate("() => window.Chart.getChart('cohorts-chart').data.datasets.map((d) => d.label)")
+    assert f"{months['two_back']} (2)" in labels
+    board.locator(".crm-cohorts summary").click()
+    board.locator("#crm").screenshot(path=os.path.join(ARTIFACTS, "wallboard-crm.png"))
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC", accept_downloads=True)
+    reports = context.new_page()
+    reports.goto(stack.url() + f"/login?next=/reports%3Ffrom%3D{months['two_back_first_day']}%26to%3D"
+                 f"{now.date().isoformat()}%26tz%3DUTC")
+    reports.get_by_label("Login").fill("sue")
+    reports.get_by_label("Password").fill(PASSWORD)
+    reports.get_by_role("button", name="Log in").click()
+    # last month: Ada, Bo, Cy and Ed active at its start, Ed lapsed; Ada and Bo both had bought before
+    last_month = reports.locator("#report-months tbody tr").filter(has_text=months["one_back"])
+    expect(last_month.locator('td[data-key="churn_rate"]')).to_have_text("25.0%", timeout=10000)
+    expect(last_month.locator('td[data-key="repeat_rate"]')).to_have_text("100.0%")
+    two_back = reports.locator("#report-months tbody tr").filter(has_text=months["two_back"])
+    expect(two_back.locator('td[data-key="repeat_rate"]')).to_have_text("0.0%")  # Bo and Cy bought first
+    gold_row = reports.locator("#report-tiers tbody tr").filter(has_text="gold")
+    expect(gold_row.locator('td[data-key="revenue"]')).to_have_text("$1,000.00")  # Ada 400 + Bo 500 + 100
+    expect(gold_row.locator('td[data-key="revenue_share"]')).to_have_text("89.3%")  # of 1,120.00
+    reports.evaluate("() => document.getElementById('report-months-title').scrollIntoView({ block: 'start' })")
+    reports.screenshot(path=os.path.join(ARTIFACTS, "reports-crm.png"))
+    with reports.expect_download() as download:
+        reports.locator("#csv-months").click()
+    with open(download.value.path(), newline="") as f:
+        rows = {row["Month"]: row for row in csv.DictReader(f)}
+    assert (rows[months["one_back"]]["Churn rate"], rows[months["one_back"]]["Revenue (USD)"]) == ("0.25", "500.00")
+
+    # an agent sees neither the wallboard nor the CRM's report tables
+    console = log_in(browser, stack.url(), "ana")
+    expect(console).to_have_url(stack.url() + "/agent")
+    expect(console.locator("#crm")).to_have_count(0)
+    assert console.goto(stack.url() + "/supervisor").status == 403
+    for section in ("months", "tiers"):
+        assert console.goto(stack.url() + f"/reports/{section}.csv?from=2024-01-01&to=2024-01-31&tz=UTC").status == 403

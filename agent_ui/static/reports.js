@@ -1,11 +1,12 @@
-/* Switchboard reports: figures by day, queue, agent and campaign in the viewer's time zone, fetched when the
-   supervisor asks (the server computes them with the wallboard's definitions), and the same numbers as CSV. */
+/* Switchboard reports: figures by day, queue, agent and campaign, and the CRM's months and tiers, in the viewer's
+   time zone, fetched when the supervisor asks (the server computes them with the wallboard's definitions), and
+   the same numbers as CSV. */
 'use strict';
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const { el } = window.Switchboard;
-  const SECTIONS = ['days', 'queues', 'agents', 'campaigns'];
+  const SECTIONS = ['days', 'queues', 'agents', 'campaigns', 'months', 'tiers'];
 
   function browserZone() {
     try {
@@ -33,14 +34,24 @@
     select.value = zone;
   }
 
-  function formatValue(value, kind) {
+  // Money comes as an exact decimal string ("1234.50") in the CRM's currency.
+  function formatMoney(value, currency) {
+    try {
+      return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(Number(value));
+    } catch (err) {
+      return `${value} ${currency || ''}`.trim();
+    }
+  }
+
+  function formatValue(value, kind, currency) {
     if (value === null || value === undefined || value === '') return '—';
     if (kind === 'rate') return `${(value * 100).toFixed(1)}%`;
     if (kind === 'seconds') return `${Number(value).toFixed(1)} s`;
+    if (kind === 'money') return formatMoney(value, currency);
     return String(value);
   }
 
-  function renderTable(section, columns, rows) {
+  function renderTable(section, columns, rows, currency) {
     const table = $(`report-${section}`);
     const head = el('tr');
     columns.forEach((column) => {
@@ -60,7 +71,7 @@
     table.tBodies[0].replaceChildren(...rows.map((data) => {
       const row = el('tr');
       columns.forEach((column, index) => {
-        const text = formatValue(data[column.key], column.kind);
+        const text = formatValue(data[column.key], column.kind, currency);
         if (index === 0) {
           const th = el('th', null, text);
           th.scope = 'row';
@@ -102,7 +113,7 @@
         $('report-error').textContent = data.message || `The report failed (${response.status}).`;
         return;
       }
-      SECTIONS.forEach((section) => renderTable(section, data.columns[section], data[section]));
+      SECTIONS.forEach((section) => renderTable(section, data.columns[section], data[section], data.currency));
       $('report-status').textContent =
         `${data.from} to ${data.to}, ${data.time_zone} (days cut at local midnight).`;
     } catch (err) {

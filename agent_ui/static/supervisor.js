@@ -27,7 +27,7 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false, alertsKey: null };
+  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false, alertsKey: null, crmKey: null };
   const charts = { calls: null, abandon: null };
   let socket = null;
   const { parseTime, formatDuration, el, humanize } = window.Switchboard;
@@ -365,6 +365,185 @@
     $('abandon-chart').setAttribute('aria-label', `Abandon rate so far today: ${formatServiceLevel(last)}`);
   }
 
+  /* ---------- the CRM panel (crm/insights.py; refreshed on the server when orders or stages change) ---------- */
+
+  const TIER_WORDS = { gold: 'Gold', silver: 'Silver', standard: 'Standard' };
+  const STAGE_COLORS = {
+    prospect: '#8d99a6', first_time_buyer: '#64b5f6', repeat_buyer: '#1e88e5', loyal: '#2e7d32',
+    advocate: '#7b1fa2', lapsed: '#b26a00', churned: '#c62828',
+  };
+  const crmCharts = { pareto: null, stages: null, cohorts: null };
+
+  // Money comes as an exact decimal string ("1234.50") in the CRM's one currency.
+  function money(value, currency) {
+    try {
+      const whole = { style: 'currency', currency, minimumFractionDigits: 0, maximumFractionDigits: 0 };
+      return new Intl.NumberFormat(undefined, whole).format(Number(value));
+    } catch (err) {
+      return `${value} ${currency || ''}`.trim();
+    }
+  }
+
+  function tierRow(tier, currency) {
+    const row = el('tr');
+    row.dataset.tier = tier.tier;
+    const name = el('th');
+    name.scope = 'row';
+    name.append(el('span', `tier tier-${tier.tier}`, TIER_WORDS[tier.tier] || humanize(tier.tier)));
+    row.append(name, el('td', 'num', tier.customers), el('td', 'num', tier.buyers),
+      el('td', 'num crm-revenue', money(tier.revenue, currency)),
+      el('td', 'num crm-share', percent(tier.revenue_share)));
+    return row;
+  }
+
+  function renderTierTable(crm) {
+    const tiers = crm.tiers || [];
+    $('crm-tiers').tBodies[0].replaceChildren(...(tiers.length ? tiers.map((t) => tierRow(t, crm.currency))
+      : [emptyRow(5, 'No customers yet.')]));
+    const pareto = crm.pareto || {};
+    $('crm-headline').textContent = typeof pareto.top_20_percent_share === 'number'
+      ? `${money(crm.revenue_12m, crm.currency)} from ${pareto.buyers} buying customers; the top 20% of them brought ` +
+        `${percent(pareto.top_20_percent_share)}.`
+      : 'No orders in the last 12 months.';
+  }
+
+  function createCrmCharts() {
+    const percentScale = (title) => ({
+      min: 0, max: 100, ticks: { callback: (v) => `${v}%` }, title: { display: true, text: title },
+    });
+    const base = { animation: false, responsive: true, maintainAspectRatio: false };
+    crmCharts.pareto = new window.Chart($('pareto-chart'), {
+      type: 'line',
+      data: {
+        datasets: [
+          { label: 'Share of revenue', data: [], borderColor: CHART_COLORS.level, backgroundColor: CHART_COLORS.level,
+            pointRadius: 0, fill: false },
+          { label: 'Equal shares', data: [{ x: 0, y: 0 }, { x: 100, y: 100 }], borderColor: CHART_COLORS.voicemail,
+            borderDash: [6, 4], pointRadius: 0 },
+        ],
+      },
+      options: {
+        ...base,
+        interaction: { mode: 'nearest', intersect: false, axis: 'x' },
+        plugins: { legend: { position: 'bottom' } },
+        scales: {
+          x: { type: 'linear', ...percentScale('customers, highest revenue first') },
+          y: percentScale('revenue'),
+        },
+      },
+    });
+    crmCharts.stages = new window.Chart($('stages-chart'), {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: 'Customers', data: [], backgroundColor: [] }] },
+      options: {
+        ...base, plugins: { legend: { display: false } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+      },
+    });
+    crmCharts.cohorts = new window.Chart($('cohorts-chart'), {
+      type: 'line',
+      data: { labels: [], datasets: [] },
+      options: {
+        ...base,
+        interaction: { mode: 'index', intersect: false },
+        plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
+        scales: { y: { ...percentScale('bought again'), beginAtZero: true } },
+      },
+    });
+  }
+
+  // Older cohorts lighter, the newest darkest.
+  function cohortColor(index, count) {
+    const lightness = count > 1 ? 78 - Math.round((48 * index) / (count - 1)) : 40;
+    return `hsl(212, 70%, ${lightness}%)`;
+  }
+
+  function renderCrmCharts(crm) {
+    if (typeof window.Chart !== 'function') return;
+    if (!crmCharts.pareto) createCrmCharts();
+    const pareto = crm.pareto || { customer_share: [], revenue_share: [] };
+    crmCharts.pareto.data.datasets[0].data = pareto.customer_share.map((share, i) => ({
+      x: asPercent(share), y: asPercent(pareto.revenue_share[i]),
+    }));
+    crmCharts.pareto.update('none');
+    $('pareto-chart').setAttribute('aria-label', typeof pareto.top_20_percent_share === 'number'
+      ? `Pareto curve: the top 20% of ${pareto.buyers} buying customers brought `
+        + `${percent(pareto.top_20_percent_share)} of the revenue`
+      : 'Pareto curve: no orders in the last 12 months');
+
+    const stages = crm.stages || [];
+    crmCharts.stages.data.labels = stages.map((s) => humanize(s.stage));
+    crmCharts.stages.data.datasets[0].data = stages.map((s) => s.customers);
+    crmCharts.stages.data.datasets[0].backgroundColor =
+      stages.map((s) => STAGE_COLORS[s.stage] || CHART_COLORS.voicemail);
+    crmCharts.stages.update('none');
+    $('stages-chart').setAttribute('aria-label',
+      `Customers by lifecycle stage: ${stages.map((s) => `${humanize(s.stage)} ${s.customers}`).join(', ')}`);
+
+    const cohorts = (crm.cohorts || []).filter((c) => c.customers > 0);
+    const longest = Math.max(0, ...(crm.cohorts || []).map((c) => c.retention.length));
+    crmCharts.cohorts.data.labels = Array.from({ length: longest }, (_, i) => `Month ${i + 1}`);
+    crmCharts.cohorts.data.datasets = cohorts.map((cohort, i) => ({
+      label: `${cohort.month} (${cohort.customers})`,
+      data: cohort.retention.map(asPercent),
+      borderColor: cohortColor(i, cohorts.length),
+      backgroundColor: cohortColor(i, cohorts.length),
+      pointRadius: 2,
+      spanGaps: false,
+    }));
+    crmCharts.cohorts.update('none');
+    const firstMonth = cohorts.filter((c) => typeof c.retention[0] === 'number');
+    const people = firstMonth.reduce((sum, c) => sum + c.customers, 0);
+    const mean = people ? firstMonth.reduce((sum, c) => sum + c.retention[0] * c.customers, 0) / people : null;
+    $('cohorts-chart').setAttribute('aria-label', cohorts.length
+      ? `Cohort retention: ${cohorts.length} monthly cohorts; ${percent(mean)} bought again the month after `
+        + 'their first purchase'
+      : 'Cohort retention: no first purchases in the last 12 months');
+  }
+
+  function renderCohortTable(cohorts) {
+    const table = $('crm-cohorts');
+    const longest = Math.max(0, ...cohorts.map((c) => c.retention.length));
+    const head = el('tr');
+    ['Cohort', 'Customers', ...Array.from({ length: longest }, (_, i) => `M${i + 1}`)].forEach((text, i) => {
+      const th = el('th', i ? 'num' : null, text);
+      th.scope = 'col';
+      if (i > 1) th.title = `${i - 1} month${i > 2 ? 's' : ''} after the first purchase`;
+      head.append(th);
+    });
+    table.tHead.replaceChildren(head);
+    table.tBodies[0].replaceChildren(...cohorts.map((cohort) => {
+      const row = el('tr');
+      row.dataset.cohort = cohort.month;
+      const name = el('th', null, cohort.month);
+      name.scope = 'row';
+      row.append(name, el('td', 'num', cohort.customers));
+      for (let i = 0; i < longest; i += 1) {
+        const value = cohort.retention[i];
+        const cell = el('td', 'num', cohort.customers && typeof value === 'number' ? percent(value) : '');
+        if (cohort.customers && typeof value === 'number') {
+          cell.style.backgroundColor = `rgba(21, 101, 192, ${(0.08 + 0.6 * value).toFixed(2)})`;
+        }
+        row.append(cell);
+      }
+      return row;
+    }));
+  }
+
+  function renderCrm(crm) {
+    if (!crm) return;
+    const key = JSON.stringify(crm);
+    if (key === view.crmKey) return; // the panel changes rarely; the board is pushed up to twice a second
+    view.crmKey = key;
+    const recomputed = crm.recomputed_at
+      ? `, as of the recompute of ${String(crm.recomputed_at).slice(0, 16).replace('T', ' ')} UTC` : '';
+    $('crm-note').textContent = `(revenue over the last 12 months${recomputed}; cohorts by UTC month)`;
+    renderTierTable(crm);
+    renderCrmCharts(crm);
+    renderCohortTable(crm.cohorts || []);
+    $('crm').dataset.ready = 'true';
+  }
+
   /* ---------- ticking & connection ---------- */
 
   function tick() {
@@ -389,6 +568,7 @@
     renderCampaigns(board.campaigns || []);
     renderAlerts(board.alerts || []);
     renderCharts(board.day);
+    renderCrm(board.crm);
     tick();
   }
 
