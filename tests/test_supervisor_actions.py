@@ -2,7 +2,11 @@
 (their console closes), and pause, resume or switch the mode of a campaign. Real web and worker processes."""
 from __future__ import annotations
 
+import os
+
+import pytest
 import socketio
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from campaigns.models import Campaign, Lead
@@ -12,9 +16,8 @@ from hub.models import Agent
 from tests.campaigns.helpers import seed_campaign
 from tests.conftest import wait_until
 from tests.stack import PASSWORD, Stack
+from tests.test_browser import ARTIFACTS, browser, log_in  # noqa: F401  (browser is a fixture)
 from tests.test_sockets import token
-
-import pytest
 
 
 @pytest.fixture
@@ -95,3 +98,33 @@ def test_a_supervisor_pauses_resumes_and_switches_a_campaign_out_of_preview(stac
         lead = session.scalar(select(Lead))
         assert (campaign.status, campaign.mode) == ("running", "predictive")
         assert (lead.status, lead.preview_agent_id) == ("ready", None)  # no lead stays held by preview
+
+
+@pytest.mark.browser
+def test_the_wallboard_puts_an_agent_on_a_break_and_pauses_a_campaign(stack, browser):  # noqa: F811
+    campaign_id = seed_campaign(stack.sessions, ["ana"], [], status="running")
+    ana = stack.agent("ana")
+    assert ana.call("set_presence", {"presence": "available"}) == {"ok": True}
+    board = log_in(browser, stack.url(), "sue")
+    row = board.locator('tr[data-agent-login="ana"]')
+    expect(row).to_contain_text("Available")
+    row.get_by_label("Change Ana's state").click()
+    row.get_by_label("Put Ana on a meeting break").click()
+    expect(row.locator("td.presence")).to_have_text("Break (Meeting)", timeout=10000)
+    expect(board.locator("#action-status")).to_contain_text("done")
+    assert ana.wait_for(lambda s: s["agent"]["presence"] == "break")["agent"]["break_reason"] == "meeting"
+
+    campaign = board.locator('tr[data-campaign="Solar"]')
+    status, mode = campaign.locator("td.campaign-status"), campaign.locator("td").nth(1)
+    expect(status).to_have_text("Running")
+    expect(mode).to_have_text("Progressive")
+    campaign.get_by_label("Change campaign Solar").click()
+    campaign.get_by_label("Pause Solar").click()
+    expect(status).to_have_text("Paused", timeout=10000)
+    campaign.get_by_label("Change campaign Solar").click()
+    campaign.get_by_label("Switch Solar to preview mode").click()
+    expect(mode).to_have_text("Preview", timeout=10000)
+    board.screenshot(path=os.path.join(ARTIFACTS, "wallboard-actions.png"))
+    with transaction(stack.sessions) as session:
+        assert (session.get(Campaign, campaign_id).status, session.get(Campaign, campaign_id).mode) == \
+            ("paused", "preview")

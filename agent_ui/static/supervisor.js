@@ -27,7 +27,8 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false, alertsKey: null, crmKey: null };
+  const view = { board: null, skewMs: 0, receivedServerMs: 0, connected: false, alertsKey: null, crmKey: null,
+    openMenus: new Set() };
   const charts = { calls: null, abandon: null };
   let socket = null;
   const { parseTime, formatDuration, el, humanize } = window.Switchboard;
@@ -163,8 +164,82 @@
     if (agent.work === 'on_call' && agent.call_sid) customer.append(monitorControls(agent)); // in-call controls helper
     const calls = el('td', 'num', agent.calls_today ?? 0);
     const aht = el('td', 'num agent-aht', formatSeconds(agent.aht_s));
-    row.append(name, presence, work, sinceCell(agent.since), customer, calls, aht);
+    row.append(name, presence, work, sinceCell(agent.since), customer, calls, aht, el('td', null));
+    row.lastChild.append(agentMenu(agent));
     return row;
+  }
+
+  /* ---------- the supervisor's actions (the server checks the role again on every one) ---------- */
+
+  const BREAK_REASONS = ['lunch', 'meeting', 'training', 'personal'];
+
+  function act(event, payload, what) {
+    const status = $('action-status');
+    status.textContent = `${what}…`;
+    socket.timeout(10000).emit(event, payload, (err, reply) => {
+      if (err) status.textContent = `${what}: no answer from the server.`;
+      else if (!reply || !reply.ok) status.textContent = `${what}: ${(reply && reply.error) || 'failed'}.`;
+      else status.textContent = `${what}: done.`;
+    });
+  }
+
+  // The board is redrawn on every push, so an open menu is remembered and reopened.
+  function menu(key, label, items) {
+    const details = el('details', 'row-menu');
+    details.open = view.openMenus.has(key);
+    details.addEventListener('toggle', () => {
+      if (details.open) view.openMenus.add(key); else view.openMenus.delete(key);
+    });
+    const summary = el('summary', 'btn btn-small', 'Change…');
+    summary.setAttribute('aria-label', label);
+    details.append(summary);
+    const group = el('span', 'row-menu-items');
+    items.forEach(([word, aria, onClick]) => {
+      const button = el('button', 'btn btn-small', word);
+      button.type = 'button';
+      button.setAttribute('aria-label', aria);
+      button.addEventListener('click', () => {
+        view.openMenus.delete(key);
+        details.open = false;
+        onClick();
+      });
+      group.append(button);
+    });
+    details.append(group);
+    return details;
+  }
+
+  function agentMenu(agent) {
+    const id = agent.id;
+    const items = [];
+    if (agent.presence !== 'available') {
+      items.push(['Available', `Make ${agent.name} available`,
+        () => act('set_agent_presence', { agent_id: id, presence: 'available' }, `${agent.name} available`)]);
+    }
+    BREAK_REASONS.forEach((reason) => items.push([`Break: ${humanize(reason)}`, `Put ${agent.name} on a ${reason} break`,
+      () => act('set_agent_presence', { agent_id: id, presence: 'break', reason }, `${agent.name} on a break`)]));
+    if (agent.presence !== 'offline') {
+      items.push(['Offline', `Set ${agent.name} offline`,
+        () => act('set_agent_presence', { agent_id: id, presence: 'offline' }, `${agent.name} offline`)]);
+    }
+    items.push(['Log out', `Log ${agent.name} out`, () => act('log_out_agent', { agent_id: id }, `${agent.name} logged out`)]);
+    return menu(`agent:${id}`, `Change ${agent.name}'s state`, items);
+  }
+
+  const CAMPAIGN_ACTIONS = {
+    draft: ['start'], stopped: ['start'], running: ['pause', 'stop'], paused: ['resume', 'stop'],
+  };
+  const DIAL_MODES = ['preview', 'progressive', 'predictive'];
+
+  function campaignMenu(campaign) {
+    const id = campaign.id;
+    const items = (CAMPAIGN_ACTIONS[campaign.status] || []).map((action) => [humanize(action),
+      `${humanize(action)} ${campaign.name}`,
+      () => act('campaign_action', { campaign_id: id, action }, `${campaign.name}: ${action}`)]);
+    DIAL_MODES.filter((mode) => mode !== campaign.mode).forEach((mode) => items.push([`Mode: ${humanize(mode)}`,
+      `Switch ${campaign.name} to ${mode} mode`,
+      () => act('set_campaign_mode', { campaign_id: id, mode }, `${campaign.name}: ${mode} mode`)]));
+    return menu(`campaign:${id}`, `Change campaign ${campaign.name}`, items);
   }
 
   /* ---------- listen / whisper / barge (conference coaching; the server checks the role again) ---------- */
@@ -256,13 +331,15 @@
       el('td', reasons ? 'campaign-why' : 'muted campaign-why', reasons || '—'),
       el('td', 'campaign-funnel',
         `${funnel.leads ?? 0} leads → ${funnel.attempted ?? 0} attempted → ${funnel.contacted ?? 0} contacted → ${funnel.qualified ?? 0} qualified`),
+      el('td', null),
     );
+    row.lastChild.append(campaignMenu(campaign));
     return row;
   }
 
   function renderCampaigns(campaigns) {
     const body = $('campaigns').tBodies[0];
-    body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(11, 'No campaigns running.')]));
+    body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(12, 'No campaigns running.')]));
   }
 
   /* ---------- alerts ---------- */
