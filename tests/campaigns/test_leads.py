@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from campaigns.admin import create_campaign
 from campaigns.dnc import add_complaint, add_opt_out
 from campaigns.export import export_leads, neutralise
-from campaigns.leads import add_lead, import_leads, normalise_number
+from campaigns.leads import _custom_fields_json, add_lead, import_leads, list_leads, normalise_number
 from campaigns.models import DncEntry, Lead
 from hub.errors import FlowError
 from hub.models import Customer, CustomerPhone
@@ -71,6 +73,20 @@ def test_an_unclosed_quote_is_reported_where_it_starts_and_earlier_rows_are_kept
     assert report.imported == 1 and report.rejected[0][0] == 3 and "cannot be read" in report.rejected[0][1]
 
 
+def test_bytes_that_are_not_utf8_stop_the_import_there_and_keep_the_rows_read_before(db, campaign_id):
+    good = "".join(f"212555{n:04d},Name{n}\n" for n in range(1000, 4000)).encode()  # lines 2-3001, ~60 KB
+    data = b"phone,first_name\n" + good + b"2125559999,Bad\xff\n2125559998,After\n"
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    report = import_leads(db, campaign_id, stream, "US", NOW, batch_size=500)
+    [(line, reason)] = report.rejected
+    assert 1 < line <= 3002 and "cannot be read from this line on" in reason and "utf-8" in reason
+    assert report.imported == line - 2 > 2000  # every row before that line, none after
+    assert "+12125559998" not in leads_by_phone(db, campaign_id)
+    stream = io.TextIOWrapper(io.BytesIO(b"phone\n2125550101,\xff\n"), encoding="utf-8", newline="")
+    report = import_leads(db, campaign_id, stream, "US", NOW)
+    assert report.imported == 0 and report.rejected[0][0] == 1 and "cannot be read" in report.rejected[0][1]
+
+
 def test_a_header_without_phone_rejects_the_file_at_line_one(db, campaign_id):
     report = import_leads(db, campaign_id, io.StringIO("name,number\nA,2125550101\n"), "US", NOW)
     assert report.imported == 0 and report.rejected == [(1, "the header must name a 'phone' column")]
@@ -122,6 +138,63 @@ def test_numbers_on_dnc_lists_are_imported_but_marked_with_the_strongest_source(
     codes = {p: lead.skip_code for p, lead in leads_by_phone(db, campaign_id).items()}
     assert codes == {"+12125550101": "dnc_internal", "+12125550102": "dnc_complaint",
                      "+12125550103": "dnc_registry", "+12125550104": None}
+
+
+def test_a_number_already_in_the_campaign_is_not_counted_as_linked_or_marked_again(db, campaign_id):
+    db.add(Customer(name="Grace", phones=[CustomerPhone(number="+12125550101")]))
+    add_opt_out(db, "+12125550101", None, NOW)
+    add_opt_out(db, "+12125550103", None, NOW)
+    db.commit()
+    first = import_leads(db, campaign_id, io.StringIO("phone\n2125550101\n"), "US", NOW)
+    assert (first.imported, first.linked_to_customers, first.dnc_flagged) == (1, 1, 1)
+    again = import_leads(db, campaign_id, io.StringIO("phone\n2125550101\n2125550102\n2125550103\n"), "US", NOW)
+    assert (again.imported, again.duplicates, again.linked_to_customers, again.dnc_flagged) == (2, 1, 0, 1)
+
+
+def test_leads_keep_the_file_order_within_and_across_batches(db, campaign_id):
+    numbers = [f"+1212555{n:04d}" for n in random.Random(7).sample(range(100, 10000), 11)]
+    report = import_leads(db, campaign_id, io.StringIO("phone\n" + "\n".join(numbers) + "\n"), "US", NOW,
+                          batch_size=4)
+    total, page = list_leads(db, campaign_id, limit=20)
+    assert report.imported == total == 11
+    assert [lead.phone for lead in page] == numbers
+    assert [lead.source_line for lead in page] == list(range(2, 13))
+
+
+AWKWARD = ['say "hi"', "back\\slash", "tab\tand\x01control", "Zoë 😀 中文", "n\x00ul", "{\"not\": json}", "  padded  "]
+
+
+def test_awkward_text_in_names_and_custom_fields_is_stored_as_written(db, campaign_id):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["phone", "first_name", "Ünïcode key", 'quote"key', "short"])
+    for n, value in enumerate(AWKWARD):
+        name = value if "\x00" not in value else "Nul"
+        writer.writerow([f"21255501{n:02d}", name, value, value[::-1], value])
+    out.write("2125550199,Short\n")  # fewer values than the header names
+    report = import_leads(db, campaign_id, io.StringIO(out.getvalue()), "US", NOW)
+    assert report.rejected == [] and report.imported == len(AWKWARD) + 1
+    leads = leads_by_phone(db, campaign_id)
+    for n, value in enumerate(AWKWARD):
+        lead = leads[f"+121255501{n:02d}"]
+        assert lead.custom_fields == {"Ünïcode key": value, 'quote"key': value[::-1], "short": value}
+        assert lead.first_name == (value.strip() if "\x00" not in value else "Nul")
+    assert leads["+12125550199"].first_name == "Short" and leads["+12125550199"].custom_fields == {}
+
+
+def test_a_nul_character_in_a_stored_field_rejects_that_row_only(db, campaign_id):
+    text = "phone,first_name,last_name,note\n2125550101,Ada,Lovelace,\x00ok\n2125550102,B\x00b,X,\n" \
+           "2125550103,Cy,Y\x00,\n2125550104,Dee,Z,\n"
+    report = import_leads(db, campaign_id, io.StringIO(text), "US", NOW)
+    assert report.rejected == [(3, "first_name contains a NUL character"), (4, "last_name contains a NUL character")]
+    assert set(leads_by_phone(db, campaign_id)) == {"+12125550101", "+12125550104"}
+    assert leads_by_phone(db, campaign_id)["+12125550101"].custom_fields == {"note": "\x00ok"}
+    with pytest.raises(FlowError) as info:
+        import_leads(db, campaign_id, io.StringIO("phone\n2125550105\n"), "US", NOW, list_name="a\x00b")
+    assert info.value.status == 400
+    with pytest.raises(FlowError) as info:
+        add_lead(db, campaign_id, {"phone": "2125550106", "first_name": "\x00"}, "US", NOW)
+    assert info.value.status == 400 and "NUL" in info.value.message
 
 
 def test_the_import_refuses_an_unknown_campaign(db):
@@ -204,3 +277,23 @@ def test_the_fast_path_handles_canadian_and_caribbean_numbers_through_phonenumbe
     assert normalise_number("8765550123", "US") == to_e164("8765550123", "US")  # Jamaica
     with pytest.raises(InvalidNumber):
         normalise_number("+11234567890", "US")
+
+
+def test_the_fast_path_agrees_with_phonenumbers_on_the_benchmark_s_numbers():
+    rng = random.Random(11)
+    forms = ["+1{}", "{}", "({}) {}-{}", "+1 {}.{}.{}", "1{}", "+1{}0", "{}1", "+{}"]
+    for _ in range(3000):
+        digits = f"{rng.randint(100, 999)}{rng.randint(0, 9)}{rng.randint(0, 999999):06d}"  # 0 and 1 too
+        form = rng.choice(forms)
+        raw = form.format(digits[:3], digits[3:6], digits[6:]) if form.count("{}") == 3 else form.format(digits)
+        for region in ("US", "CA", "GB"):
+            assert _fast(raw, region) == _reference(raw, region), (raw, region)
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.lists(st.text(), min_size=1, max_size=6), names=st.lists(st.text(min_size=1), min_size=6,
+                                                                          max_size=6, unique=True))
+def test_custom_fields_are_written_as_json_dumps_writes_them(values, names):
+    columns = list(zip(names, range(len(values))))
+    expected = json.dumps({name: values[i] for name, i in columns if values[i] != ""})
+    assert _custom_fields_json(columns)(values) == expected
