@@ -104,6 +104,8 @@ def _text(raw: Any, name: str, limit: int) -> str | None:
     if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (str, int))):
         raise ValueError(f"{name} must be text")  # a JSON object or list is not a name, even stringified
     text = "" if raw is None else str(raw).strip()
+    if "\x00" in text:  # PostgreSQL cannot store it, and would refuse the whole batch
+        raise ValueError(f"{name} contains a NUL character")
     if len(text) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
     return text or None

@@ -17,29 +17,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm.aggregates import STAGES, TIERS, Aggregates, load_aggregates
 from crm.config import current_settings
-from crm.models import CustomerValue, ModelRun, StageChange, TierChange
-from crm.orders import money
+from crm.models import CustomerValue, ModelRun
 from crm.rules import CrmRules, rules_from_settings
-from crm.scoring import EMPTY_POPULATION, Population, Scores, fit_population, score
+from crm.scoring import EMPTY_POPULATION, Population, fit_population, score
+from crm.writeback import write_scores
 from hub.db import transaction
 from hub.errors import FlowError
-from hub.models import Customer, TimelineEntry
+from hub.models import Customer
 
 log = logging.getLogger(__name__)
 
-WRITE_CHUNK = 20_000
+WRITE_CHUNK = 100_000  # customers per write transaction
 STALE_RUN = timedelta(hours=3)  # a "running" run older than this died with its worker
 
-_VALUE_COLUMNS = ("customer_id", "orders", "purchase_days", "first_purchase_at", "last_purchase_at",
-                  "revenue_cents", "revenue_12m_cents", "average_order_cents", "recency_score", "frequency_score",
-                  "monetary_score", "expected_purchases", "p_alive", "clv_cents", "churn_risk", "churn_reason",
-                  "talk_minutes", "cost_to_serve_cents", "value_to_date_cents", "advocate", "computed_at", "run_id")
-_UPDATED = [c for c in _VALUE_COLUMNS if c not in ("customer_id", "advocate")]  # the advocate mark is a person's
 
 
 @dataclass
@@ -108,7 +103,7 @@ def _run(sessions: sessionmaker[Session], now: datetime, run_id: int) -> Recompu
         part = slice(start, start + WRITE_CHUNK)
         with transaction(sessions) as session:
             changed = write_scores(session, _slice(agg, part), _slice(scores, part), now, run_id, currency,
-                                   event="daily recompute")
+                                   event="daily recompute", bulk=True)
         tier_changes += changed[0]
         stage_changes += changed[1]
     buyers = int(np.count_nonzero(agg.purchase_days))
@@ -149,97 +144,6 @@ def recompute_customer(session: Session, customer_id: int, now: datetime, event:
                    cost_per_order=per_order)
     write_scores(session, agg, scores, now, run_id, currency, event=event)
     return {"tier": TIERS[scores.tier[0]], "stage": STAGES[scores.stage[0]]}
-
-
-# ---------------------------------------------------------------- writing back
-
-
-def _stamp(epoch: int) -> datetime | None:
-    return datetime.fromtimestamp(int(epoch), UTC) if epoch else None
-
-
-def _finite(value: float, cast=float):
-    return None if not np.isfinite(value) else cast(value)
-
-
-def write_scores(session: Session, agg: Aggregates, scores: Scores, now: datetime, run_id: int | None,
-                 currency: str, event: str) -> tuple[int, int]:
-    """Store the figures of these customers, and their tier and stage where changed; return (tiers, stages)
-    changed. Bulk statements only: one upsert, one update, and history and timeline inserts."""
-    rows = []
-    bought = agg.purchase_days > 0
-    for i in range(len(agg)):
-        orders = int(agg.orders[i])
-        rows.append({
-            "customer_id": int(agg.customer_id[i]), "orders": orders, "purchase_days": int(agg.purchase_days[i]),
-            "first_purchase_at": _stamp(agg.first_at[i]), "last_purchase_at": _stamp(agg.last_at[i]),
-            "revenue_cents": int(agg.revenue[i]), "revenue_12m_cents": int(agg.revenue_12m[i]),
-            "average_order_cents": int(round(agg.revenue[i] / orders)) if orders else 0,
-            "recency_score": int(scores.recency[i]), "frequency_score": int(scores.frequency[i]),
-            "monetary_score": int(scores.monetary[i]),
-            "expected_purchases": _finite(scores.expected_purchases[i]), "p_alive": _finite(scores.p_alive[i]),
-            "clv_cents": _finite(scores.clv_cents[i], lambda v: int(round(v))),
-            "churn_risk": bool(scores.churn[i]), "churn_reason": (str(scores.churn_reason[i]) or None) if bought[i]
-            else None, "talk_minutes": int(agg.talk_minutes[i]), "cost_to_serve_cents": int(scores.cost_cents[i]),
-            "value_to_date_cents": int(scores.value_to_date_cents[i]), "advocate": bool(agg.advocate[i]),
-            "computed_at": now, "run_id": run_id})
-    _upsert_values(session, rows)
-    tier_moved = np.flatnonzero(scores.tier != agg.tier)
-    stage_moved = np.flatnonzero(scores.stage != agg.stage)
-    if len(tier_moved) == 0 and len(stage_moved) == 0:
-        return 0, 0
-    updates: dict[int, dict[str, Any]] = {}
-    tier_rows, stage_rows, timeline = [], [], []
-    suffix = f" ({event})" if event else ""
-    for i in tier_moved:
-        cid, old, new = int(agg.customer_id[i]), TIERS[agg.tier[i]], TIERS[scores.tier[i]]
-        reason = f"{money(int(agg.revenue_12m[i]), currency)} over the last 12 months{suffix}"[:300]
-        updates.setdefault(cid, {"id": cid})["value_tier"] = new
-        tier_rows.append({"customer_id": cid, "changed_at": now, "from_tier": old, "to_tier": new, "reason": reason})
-        timeline.append(_entry(cid, "tier", f"Tier {old} -> {new}: {reason}", now,
-                               {"from": old, "to": new}))
-    for i in stage_moved:
-        cid, old, new = int(agg.customer_id[i]), STAGES[agg.stage[i]], STAGES[scores.stage[i]]
-        reason = f"{scores.stage_reason[i]}{suffix}"[:300]
-        updates.setdefault(cid, {"id": cid})["lifecycle_stage"] = new
-        stage_rows.append({"customer_id": cid, "changed_at": now, "from_stage": old, "to_stage": new,
-                           "reason": reason})
-        timeline.append(_entry(cid, "stage", f"Stage {old.replace('_', ' ')} -> {new.replace('_', ' ')}: "
-                                             f"{reason}", now, {"from": old, "to": new}))
-    for group in _by_keys(updates.values()):
-        session.execute(update(Customer), group)
-    if tier_rows:
-        session.execute(TierChange.__table__.insert(), tier_rows)
-    if stage_rows:
-        session.execute(StageChange.__table__.insert(), stage_rows)
-    session.execute(TimelineEntry.__table__.insert(), timeline)
-    return len(tier_moved), len(stage_moved)
-
-
-def _entry(customer_id: int, kind: str, summary: str, now: datetime, details: dict[str, Any]) -> dict[str, Any]:
-    return {"customer_id": customer_id, "kind": kind, "occurred_at": now, "call_id": None, "agent_id": None,
-            "summary": summary[:300], "details": details}
-
-
-def _by_keys(rows) -> list[list[dict[str, Any]]]:
-    """Group update rows by the columns they set: an executemany needs the same keys in every row."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return list(groups.values())
-
-
-def _upsert_values(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(CustomerValue.__table__)
-    statement = statement.on_conflict_do_update(index_elements=["customer_id"],
-                                                set_={c: statement.excluded[c] for c in _UPDATED})
-    session.execute(statement, rows)
 
 
 def mark_advocate(session: Session, customer_id: int, advocate: bool, now: datetime) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """`python -m hub demo`: the whole hub on embedded defaults, with demo data and simulated calls flowing.
 
-It creates a SQLite database with queues, agents (most of them simulated), customers with history and a
-running outbound screening campaign, then runs the web server, one RQ worker and the carrier simulator as
-child processes until Ctrl-C.
+It creates a SQLite database with queues, agents (most of them simulated), customers with call and purchase
+history and a running outbound screening campaign, recomputes the customers' value tiers, lifecycle stages and
+lifetime values once, then runs the web server, one RQ worker and the carrier simulator as child processes
+until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from datetime import timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
 from config.settings import load_settings
 from hub.admin import add_agent, add_queue
@@ -53,7 +55,10 @@ LAST = ["Novak", "Okafor", "Silva", "Chen", "Haddad", "Kowalski", "Moreau", "Tan
 
 
 def seed(database_url: str, rng: random.Random, customers: int = 200) -> dict:
-    """Fill an empty database with demo queues, agents and customers with history; return the scenario."""
+    """Fill an empty database with demo queues, agents and customers with history; return the scenario.
+
+    Tiers and stages start as standard prospects: `recompute_crm` derives them from the purchase history.
+    """
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     now = utcnow()
@@ -65,28 +70,80 @@ def seed(database_url: str, rng: random.Random, customers: int = 200) -> dict:
             agents.append(add_agent(session, f"sim{i:02d}", f"Sim Agent {i:02d}", DEMO_PASSWORD, "agent", skills,
                                     team="simulated", simulated=True))
         numbers = []
+        ids = []
         for i in range(customers):
             number = f"+1{rng.choice(['212', '312', '415', '512', '617', '646', '718', '919'])}555{i:04d}"
             numbers.append(number)
-            tier = rng.choices([Tier.GOLD, Tier.SILVER, Tier.STANDARD], [0.15, 0.3, 0.55])[0].value
-            stage = rng.choice(list(Stage)).value
             customer = Customer(
                 name=f"{rng.choice(FIRST)} {rng.choice(LAST)}", email=f"customer{i}@example.com",
-                value_tier=tier, lifecycle_stage=stage, phones=[CustomerPhone(number=number, label="mobile")],
-                owner_agent_id=rng.choice(agents).id if tier == "gold" else None,
+                value_tier=Tier.STANDARD.value, lifecycle_stage=Stage.PROSPECT.value,
+                phones=[CustomerPhone(number=number, label="mobile")],
                 custom_fields={"city": rng.choice(["Austin", "Boston", "Chicago", "New York", "San Francisco"])},
             )
             session.add(customer)
             session.flush()
+            ids.append(customer.id)
             for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4])):
                 _past_call(session, rng, customer, queues, agents, now)
+        _seed_orders(session, rng, ids, now)
         _seed_campaign(session, rng, agents, numbers, now)
+        agent_ids = [agent.id for agent in agents]
+    recompute_crm(sessions, now)
+    with transaction(sessions) as session:  # gold customers have an account manager, whom routing prefers
+        for customer in session.scalars(select(Customer).where(Customer.value_tier == Tier.GOLD.value)):
+            customer.owner_agent_id = rng.choice(agent_ids)
     engine.dispose()
     return {
         "queue_numbers": [number for _, number, _ in QUEUES],
         "caller_numbers": numbers + [f"+1737555{n:04d}" for n in range(40)],  # some callers are new
         "agents": [{"login": f"sim{i:02d}", "password": DEMO_PASSWORD} for i in range(1, len(SIM_SKILLS) + 1)],
     }
+
+
+PRODUCTS = [(500.0, "Solar panel kit", "Solar"), (250.0, "Home battery", "Storage"), (120.0, "Inverter", "Solar"),
+            (40.0, "Maintenance plan", "Service"), (0.0, "Cable kit", "Accessories")]  # by the amount paid
+
+
+def _seed_orders(session, rng: random.Random, customer_ids: list[int], now) -> None:
+    """Purchase history as the buy-till-you-die models picture it, seeded: a fifth never bought; the others
+    buy at their own rate (gamma-distributed, so a few buy often) until they quietly leave (after each purchase
+    with their own probability), and spend around their own level (log-normal, so a few spend a lot): the
+    revenue follows a Pareto-like curve, and the stages range from first-time buyers to churned."""
+    from crm.models import CrmSettings, CustomerValue
+    from crm.orders import insert_orders
+
+    session.add(CrmSettings(id=1, currency="USD", cost_per_minute=0.8, cost_per_order=3.0, rules={}))
+    rows, recent = [], []
+    for customer_id in customer_ids:
+        if rng.random() < 0.2:
+            continue  # a prospect
+        per_year = rng.gammavariate(1.5, 3.0)  # purchases a year while they are a customer
+        leaves = rng.betavariate(1.0, 8.0)  # the chance they leave after a purchase
+        level = rng.lognormvariate(4.5, 0.8)  # their usual spend, dollars
+        day = now - timedelta(days=rng.uniform(0, 900))
+        while day <= now:
+            dollars = max(5.0, rng.gammavariate(6.0, level / 6.0))
+            _, product, category = next(p for p in PRODUCTS if dollars >= p[0])
+            rows.append({"customer_id": customer_id, "ordered_at": day, "amount_cents": int(dollars * 100),
+                         "currency": "USD", "product": product, "category": category, "source": "import",
+                         "external_id": f"DEMO-{len(rows) + 1}", "created_at": now})
+            if rng.random() < leaves:
+                break
+            day += timedelta(days=rng.expovariate(per_year / 365.0))
+        if rows and rows[-1]["customer_id"] == customer_id and rows[-1]["ordered_at"] > now - timedelta(days=60):
+            recent.append(customer_id)
+    insert_orders(session, rows)
+    for customer_id in rng.sample(recent, min(3, len(recent))):  # recent buyers who referred friends
+        session.add(CustomerValue(customer_id=customer_id, advocate=True))
+
+
+def recompute_crm(sessions, now) -> None:
+    """Score every customer once (tier, stage, lifetime value) so that the first screen pop shows them."""
+    from crm.recompute import recompute_all
+
+    result = recompute_all(sessions, now)
+    if result.note:
+        print(f"CRM recompute: {result.note}", file=sys.stderr)
 
 
 # lead numbers spread over many time zones, so that at any hour some may be called and the wallboard shows
@@ -222,10 +279,14 @@ def run_demo(args) -> int:
                 os.remove(path + suffix)
     upgrade(settings.database_url)
     if not args.keep_data or not os.path.exists(scenario_path):
-        scenario = seed(settings.database_url, random.Random(args.seed))
+        scenario = seed(settings.database_url, random.Random(args.seed))  # recomputes the CRM once
         os.makedirs("instance", exist_ok=True)
         with open(scenario_path, "w") as f:
             json.dump(scenario, f)
+    else:
+        engine = make_engine(settings.database_url)
+        recompute_crm(make_session_factory(engine), utcnow())  # the kept data has aged since the last run
+        engine.dispose()
     Redis.from_url(redis_url).delete(f"rq:queue:{settings.rq_queue}")
 
     python = sys.executable

@@ -226,6 +226,7 @@ def test_an_order_sent_twice_is_stored_once_and_another_order_under_its_id_is_a_
     ({"amount": "5", "product": "x" * 101}, "product is longer than 100 characters"),
     ({"amount": "5", "product": {"name": "Panel"}}, "product must be text"),
     ({"amount": "5", "order_id": ["W-1"]}, "order_id must be text"),
+    ({"amount": "5", "product": "Pa\x00nel"}, "product contains a NUL character"),
     ([{"amount": "5"}], "send a JSON object"),
     ("amount=5", "send a JSON object"),
 ])

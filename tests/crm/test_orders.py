@@ -49,11 +49,13 @@ def test_import_matches_customers_keeps_good_rows_and_reports_bad_ones_by_line(d
         '"B6",,,+12125550102,2025-03-05,"1,000.00",,\n'                   # 9: thousands separator
         "B7,,,,2025-03-06,10,,\n"                                        # 10: no customer at all
         "A1,,,+12125550101,2025-01-11,5,,\n"                             # 11: order_id seen already
+        "C1,,,+12125550101,2025-01-12,5,Pa\x00nel,\n"                     # 12: a NUL character
     )
     report = import_orders(db, io.StringIO(text), "US", NOW, batch_size=3)
     assert report.imported == 3 and report.duplicates == 1
     reasons = dict(report.rejected)
-    assert sorted(reasons) == [5, 6, 7, 8, 9, 10]
+    assert sorted(reasons) == [5, 6, 7, 8, 9, 10, 12]
+    assert reasons[12] == "product contains a NUL character"
     assert "no customer has this phone number" in reasons[5]
     assert "customer_id and customer_ref name different customers" in reasons[6]
     assert "future" in reasons[7] and "number" in reasons[8] and "number" in reasons[9]

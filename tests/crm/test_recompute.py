@@ -117,3 +117,16 @@ def test_an_order_moves_its_customer_at_once_with_the_last_runs_thresholds(sessi
         assert untouched.computed_at == NOW  # others keep the full run's figures
     with sessions() as s:
         assert recompute_customer(s, 999_999, NOW, "nothing") is None
+
+
+def test_a_later_run_rewrites_only_the_customers_whose_figures_changed(sessions):  # noqa: F811
+    seed_history(sessions)
+    recompute_all(sessions, NOW)
+    later = NOW + timedelta(days=1)
+    recompute_all(sessions, later)
+    with transaction(sessions) as s:
+        values = s.scalars(select(CustomerValue)).all()
+        prospects = [v for v in values if v.orders == 0]
+        buyers = [v for v in values if v.orders > 0]
+        assert prospects and all(v.computed_at == NOW and v.run_id == 1 for v in prospects)  # nothing changed
+        assert buyers and all(v.computed_at == later and v.run_id == 2 for v in buyers)  # a day older: new odds
