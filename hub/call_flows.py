@@ -23,7 +23,7 @@ from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
-from hub.routing_store import StoredDecision, decide_and_store
+from hub.routing_store import StoredDecision, decide_and_store, lifetime_value
 from hub.transfers import end_with_customer, resume_after_transfer
 from hub.services import Services
 from routing import engine
@@ -120,7 +120,8 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
         stored = None
         if queue is not None:
             arrived = engine.CallArrived(sid, queue.name, customer.value_tier if customer else None,
-                                         _preferred_agents(session, customer))
+                                         _preferred_agents(session, customer),
+                                         lifetime_value(session, customer.id if customer else None))
             stored = decide_and_store(session, arrived, now, services.routing_config)
     log.info("incoming call %s from %s to queue %s", sid, masked(from_number), queue.name if queue else "-")
     if stored is None:

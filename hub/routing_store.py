@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign
+from crm.models import CustomerValue
 from hub.db import lock_routing
 from hub.models import Agent as AgentRow
 from hub.models import AgentSkill
@@ -24,6 +25,15 @@ from routing.model import BusinessHours, Divert, Diversion, EscalationStep, Stra
 from routing.states import CallState, Presence, Work
 
 ACTIVE_CALL_STATES = [s.value for s in CallState if s is not CallState.ENDED]
+
+
+def lifetime_value(session: Session, customer_id: int | None) -> float | None:
+    """The customer's expected lifetime value from the CRM's last recompute (None: never computed), which gives
+    the caller a head start in line within their tier (routing.model.RoutingConfig.head_start)."""
+    if customer_id is None:
+        return None
+    cents = session.scalar(select(CustomerValue.clv_cents).where(CustomerValue.customer_id == customer_id))
+    return cents / 100 if cents else None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from hub.effects import carry_out, push
 from hub.errors import FlowError
 from hub.in_call import agent_leg, customer_leg_sid, open_transfer, root_call
 from hub.models import Agent, Call, Leg, Queue
-from hub.routing_store import StoredDecision, decide_and_store
+from hub.routing_store import StoredDecision, decide_and_store, lifetime_value
 from hub.services import Services
 from routing import engine
 
@@ -114,8 +114,8 @@ def transfer(services: Services, actor: Actor, call_sid: str, kind: str, *, agen
         session.flush()
         tier = root.customer.value_tier if root.customer else None
         preferred = (target.id,) if target else ()
-        decisions.append(decide_and_store(session, engine.CallArrived(row.sid, queue.name, tier, preferred), now,
-                                          services.routing_config))
+        arrived = engine.CallArrived(row.sid, queue.name, tier, preferred, lifetime_value(session, root.customer_id))
+        decisions.append(decide_and_store(session, arrived, now, services.routing_config))
         if root.customer_id is not None:
             sender = session.get(Agent, call.agent_id)
             towards = f"{target.name} in {queue.name}" if target else queue.name

@@ -112,6 +112,17 @@ class RoutingConfig:
     calling_window: tuple[time, time] = (time(8), time(21))  # customer's local time, for callbacks
     tier_priority: Mapping[str, timedelta] = field(default_factory=lambda: {
         "gold": timedelta(seconds=120), "silver": timedelta(seconds=45), "standard": timedelta(0)})
+    # expected lifetime value adds a head start within a tier: this much per 1,000 (in the CRM's currency), up
+    # to the cap; the cap is below the smallest gap between tiers, so the tier decides first
+    value_priority_per_1000: timedelta = timedelta(seconds=5)
+    value_priority_cap: timedelta = timedelta(seconds=30)
+
+    def head_start(self, tier: str | None, lifetime_value: float | None) -> timedelta:
+        """How far ahead in line a caller starts: their tier's head start plus their lifetime value's."""
+        start = self.tier_priority.get(tier or "", timedelta(0))
+        if lifetime_value is not None and lifetime_value > 0:
+            start += min(self.value_priority_cap, self.value_priority_per_1000 * (lifetime_value / 1000))
+        return start
 
 
 @dataclass(frozen=True)
@@ -147,7 +158,7 @@ class Call:
     agent_id: int | None = None
     offer_expires_at: datetime | None = None
     tried: frozenset[int] = frozenset()
-    priority: timedelta = timedelta(0)  # head start in line from the customer's value tier
+    priority: timedelta = timedelta(0)  # head start in line from the customer's value tier and lifetime value
     preferred: tuple[int, ...] = ()  # the customer's owner, then the last agent who helped them
     callback: bool = False  # the caller hung up to be called back, keeping their place
     zones: tuple[str, ...] = ()  # the customer's candidate time zones, for calling hours

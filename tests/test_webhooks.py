@@ -200,3 +200,14 @@ def _token(app) -> str:
         if session.scalar(select(Agent).where(Agent.login == "sup")) is None:
             add_agent(session, "sup", "Sup", "password1", "supervisor")
     return app.test_client().post("/api/v1/auth/token", json={"login": "sup", "password": "password1"}).get_json()["token"]
+
+
+def test_a_callers_lifetime_value_adds_to_their_tiers_head_start_in_line(hub):
+    from crm.models import CustomerValue
+
+    with transaction(hub.extensions["switchboard"].sessions) as session:
+        grace = session.scalar(select(Customer).where(Customer.name == "Grace Hopper"))
+        session.add(CustomerValue(customer_id=grace.id, clv_cents=300_000))  # 3,000 of expected value
+    sid = new_sid()
+    assert post(hub, "/webhooks/voice/incoming", voice_params(sid)).status_code == 200
+    assert the_call(hub, sid).priority_s == 120 + 15  # gold's 120 s, and 5 s per 1,000 of lifetime value

@@ -225,3 +225,24 @@ def test_an_unanswered_callback_frees_the_agent_and_ends_the_call():
     s, cmds = run(s, e.CallbackUnanswered("CA1"))
     assert e.EndAgentLeg(1, "CA1") in cmds
     assert s.agents[1].work is Work.IDLE and s.calls["CA1"].state is CallState.ENDED
+
+
+def test_lifetime_value_gives_a_head_start_within_a_tier_but_never_beats_the_next_tier():
+    config = e.RoutingConfig()
+    assert config.head_start("standard", None) == config.head_start("standard", 0) == timedelta(0)
+    assert config.head_start("standard", 2_000) == timedelta(seconds=10)  # 5 s per 1,000
+    assert config.head_start("standard", 10**9) == timedelta(seconds=30)  # capped
+    assert config.head_start("silver", 10**9) < config.head_start("gold", 0)
+    assert config.head_start("standard", 10**9) < config.head_start("silver", 0)
+
+    s = state(agent(1, presence=Presence.OFFLINE))
+    s, _ = run(s, arrive("CA-low"), now=T0)
+    s, _ = run(s, e.CallArrived("CA-valuable", "Support", None, (), 4_000.0), now=T0 + timedelta(seconds=15))
+    s, _ = run(s, e.CallArrived("CA-silver", "Support", "silver", (), None), now=T0 + timedelta(seconds=20))
+    s, cmds = run(s, e.PresenceChanged(1, Presence.AVAILABLE), now=T0 + timedelta(seconds=21))
+    assert offered_to(cmds) == [(1, "CA-silver")]  # 45 s head start beats 20 s of value
+    s, cmds = run(s, e.OfferAccepted("CA-silver", 1), e.AgentJoined("CA-silver", 1), e.CallHungUp("CA-silver"),
+                  e.WrapUpFinished(1, "CA-silver"), now=T0 + timedelta(seconds=22))
+    assert s.calls["CA-valuable"].priority == timedelta(seconds=20)
+    # arrived 15 s after CA-low with a 20 s head start: it goes first
+    assert offered_to(cmds)[-1] == (1, "CA-valuable")
