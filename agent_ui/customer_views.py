@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from hub import unknown_callers
+from hub import complaints, unknown_callers
 from hub.auth import check_csrf, role_required
 from hub.call_controls import Actor
 from hub.errors import FlowError
@@ -63,3 +63,13 @@ def merge_caller(sid: str):
     if isinstance(target, bool) or not isinstance(target, int):
         abort(400, description="customer_id must be a whole number")
     return jsonify(ok=True, customer=unknown_callers.merge_caller(_services(), _actor(), sid, target))
+
+
+@bp.post("/complaints/<int:complaint_id>/close")
+@role_required("agent", api=True)
+def close_complaint(complaint_id: int):
+    """Close a complaint with its resolution: supervisors any, agents the ones they opened."""
+    check_csrf()
+    body = _body()
+    complaints.close_complaint(_services(), _actor(), complaint_id, str(body.get("resolution") or ""))
+    return jsonify(ok=True)

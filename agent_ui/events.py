@@ -11,7 +11,7 @@ import socketio as socketio_lib
 from flask_socketio import Namespace, emit, join_room
 
 from campaigns.control import change_mode, change_status
-from hub import agent_flows, call_controls, transfers
+from hub import agent_flows, call_controls, complaints, transfers
 from hub.auth import User, user_by_id, user_for_token
 from hub.call_controls import Actor
 from hub.consoles import console_seen, console_sids
@@ -212,7 +212,14 @@ class AgentNamespace(_Guarded):
         return _result(lambda: agent_flows.finish_wrap_up(
             self.services, me, _field(data, "call_sid"), _field(data, "disposition"), _field(data, "note"),
             data.get("answers") if isinstance(data, dict) else None,
-            data.get("callback") if isinstance(data, dict) else None))
+            data.get("callback") if isinstance(data, dict) else None,
+            data.get("complaint") if isinstance(data, dict) else None))
+
+    def on_close_complaint(self, data):
+        """Close a complaint with its resolution (a supervisor any, an agent those they opened)."""
+        me = _actor(self._me())
+        return _result(lambda: complaints.close_complaint(self.services, me, _whole_number(data, "complaint_id"),
+                                                          _field(data, "resolution")))
 
 
 def _whole_number(data, name: str) -> int:

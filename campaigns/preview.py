@@ -118,7 +118,7 @@ def preview_view(session: Session, agent_id: int, now: datetime) -> dict[str, An
     campaign = session.get(Campaign, lead.campaign_id)
     name = " ".join(part for part in (lead.first_name, lead.last_name) if part) or None
     customer = session.get(Customer, lead.customer_id) if lead.customer_id else None
-    card = customer_card(session, customer, lead.phone)
+    card = customer_card(session, customer, lead.phone, now)
     if customer is None:
         card.update(name=name or "New lead", custom_fields=lead.custom_fields or {})
     return {

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from campaigns import manual, preview
 from campaigns.screening import screened
 from hub.consoles import console_closed, has_console
+from hub.complaints import open_complaint
 from hub.customers import add_entry
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, push, route
@@ -16,6 +17,7 @@ from hub.errors import FlowError
 from hub.in_call import customer_leg_sid, root_call
 from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call
 from hub.routing_store import decide_and_store
+from hub.scheduled_callbacks import book_callback, schedule
 from hub.services import Services
 from routing import engine
 from routing.states import Presence, RoutingError
@@ -81,8 +83,14 @@ def hang_up(services: Services, agent_id: int, call_sid: str) -> None:
 
 
 def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition: str, note: str = "",
-                   answers: dict | None = None, callback: dict | None = None) -> None:
-    """Record the call's disposition and note on the customer's timeline and end the agent's wrap-up."""
+                   answers: dict | None = None, callback: dict | None = None,
+                   complaint: dict | None = None) -> None:
+    """Record the call's disposition and note on the customer's timeline and end the agent's wrap-up.
+
+    `complaint` ({"summary": ...}), or the "complaint" disposition, also opens a complaint for the customer.
+    The "callback" disposition books the callback: a campaign lead's through its screening, an inbound call's
+    in hub.scheduled_callbacks (routed by a job at the due time, scheduled once the booking is committed).
+    """
     if disposition not in (*DISPOSITIONS, *CAMPAIGN_DISPOSITIONS):
         raise FlowError(f"choose a disposition: one of {', '.join(DISPOSITIONS)}", 400)
     note = (note or "").strip()[:2000]
@@ -104,6 +112,15 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
             summary = f"Disposition: {disposition}" + (f". {note[:200]}" if note else "")
             add_entry(session, call.customer_id, "disposition", summary, now, call=call, agent_id=agent_id,
                       details={"disposition": disposition, "note": note or None})
+        if complaint is True or isinstance(complaint, dict) or disposition == "complaint":
+            summary = complaint.get("summary") if isinstance(complaint, dict) else None
+            open_complaint(session, call, agent_id, summary if isinstance(summary, str) and summary.strip() else note,
+                           now, services.settings.default_region)
+        booked = None
+        if disposition == "callback" and not call.campaign_id:  # inbound: book it (campaign leads: screened)
+            row = book_callback(session, call, agent_id, callback if isinstance(callback, dict) else {}, now,
+                                services.routing_config.calling_window)
+            booked = (row.id, row.due_at)
         handoff_id = None
         if call.campaign_id:
             handoff_id = screened(session, call, disposition, note, now,
@@ -112,6 +129,8 @@ def finish_wrap_up(services: Services, agent_id: int, call_sid: str, disposition
                                   handoff_url=services.settings.handoff_url, region=services.settings.default_region)
     if handoff_id is not None:
         services.jobs.now("campaigns.tasks.send_handoff", handoff_id)
+    if booked is not None:
+        schedule(services, *booked)
     _decide(services, engine.WrapUpFinished(agent_id, call_sid), now)
 
 

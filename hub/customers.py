@@ -98,19 +98,61 @@ def customer_dict(customer: Customer) -> dict[str, Any]:
     }
 
 
-def customer_card(session: Session, customer: Customer | None, caller_number: str | None = None) -> dict[str, Any]:
-    """Return the screen pop: who the customer is and their recent history."""
+def customer_card(session: Session, customer: Customer | None, caller_number: str | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Return the screen pop: who the customer is, their recent history and, given `now`, what is still open
+    for them (complaints, callbacks)."""
     if customer is None:
         return {
             "id": None, "name": "Withheld number", "email": None, "tier": Tier.STANDARD.value,
             "stage": Stage.PROSPECT.value, "phones": [caller_number] if caller_number else [], "owner": None,
-            "custom_fields": {}, "known": False, "timeline": [], "value": None,
+            "custom_fields": {}, "known": False, "timeline": [], "value": None, "complaints": [], "callbacks": [],
         }
     card = customer_dict(customer)
     card["known"] = customer.name != "Unknown caller"
     card["value"] = value_summary(session, customer.id)
     card["timeline"] = [entry_dict(e) for e in timeline(session, customer.id, limit=10)]
+    if now is not None:
+        from hub.complaints import open_complaints  # hub.complaints reaches the DNC list, which imports this module
+
+        card["complaints"] = open_complaints(session, customer.id, now)
+        card["callbacks"] = open_callbacks(session, customer, now)
     return card
+
+
+def open_callbacks(session: Session, customer: Customer, now: datetime) -> list[dict[str, Any]]:
+    """The callbacks the customer is waiting for: routing callbacks still keeping their place in a queue, then
+    soonest first campaign leads booked for a later time (by the lead's customer or one of their numbers) and
+    callbacks booked at an inbound wrap-up (hub.scheduled_callbacks) not yet due."""
+    from campaigns.models import Campaign, Lead, LeadStatus  # the campaigns' tables import only hub.models
+
+    numbers = [p.number for p in customer.phones]
+    mine = Lead.customer_id == customer.id
+    if numbers:
+        mine = or_(mine, Lead.phone.in_(numbers))
+    booked = session.execute(
+        select(Lead, Campaign.name, Agent.name).join(Campaign, Campaign.id == Lead.campaign_id)
+        .outerjoin(Agent, Agent.id == Lead.callback_agent_id)
+        .where(mine, Lead.callback_at > now, Lead.status != LeadStatus.DONE.value))
+    items = [{
+        "kind": "campaign", "at": lead.callback_at.isoformat(), "where": campaign, "phone": lead.phone,
+        "owner": owner or "the campaign's team",
+    } for lead, campaign, owner in booked]
+    waiting = session.scalars(
+        select(Call).where(Call.customer_id == customer.id, Call.callback.is_(True),
+                           Call.routing_state.in_(("waiting", "offered"))).order_by(Call.created_at))
+    items += [{
+        "kind": "queue", "at": None, "since": call.created_at.isoformat(), "where": call.queue.name if call.queue else None,
+        "phone": call.from_number, "owner": "the next agent free in the queue",
+    } for call in waiting]
+    from hub.scheduled_callbacks import waiting_callbacks  # it reaches routing, which imports this module
+
+    items += [{
+        "kind": "scheduled", "at": booked.due_at.isoformat(), "where": booked.queue.name if booked.queue else None,
+        "phone": booked.phone, "owner": booked.owner.name if booked.owner else "anyone in the queue",
+        "zone": booked.zone,
+    } for booked in waiting_callbacks(session, customer.id)]
+    return sorted(items, key=lambda item: (item["at"] is not None, item["at"] or ""))
 
 
 def value_summary(session: Session, customer_id: int) -> dict[str, Any]:

@@ -254,3 +254,44 @@ class RoutingTrace(Base):
     rule: Mapped[str] = mapped_column(String(300))
     chosen_agent_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Complaint(Base):
+    """A customer's complaint, opened by an agent at wrap-up and open until someone closes it with a resolution."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_customer_open", "customer_id", "closed_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    summary: Mapped[str] = mapped_column(String(300))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+    opener: Mapped[Agent | None] = relationship(foreign_keys=[opened_by], lazy="joined")
+
+
+class ScheduledCallback(Base):
+    """A callback an agent booked at an inbound call's wrap-up: at `due_at` it enters routing as a callback,
+    offered to its owner first (none: anyone in the queue)."""
+
+    __tablename__ = "scheduled_callbacks"
+    __table_args__ = (Index("ix_scheduled_callbacks_customer_status", "customer_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))  # booked on
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    zone: Mapped[str] = mapped_column(String(64))  # the zone the time was picked in
+    owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    booked_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | routed
+    routed_sid: Mapped[str | None] = mapped_column(String(34))  # the routed call it became
+
+    owner: Mapped[Agent | None] = relationship(foreign_keys=[owner_agent_id], lazy="joined")
+    queue: Mapped[Queue | None] = relationship(lazy="joined")

@@ -45,8 +45,10 @@ def agent_dict(agent: Agent) -> dict[str, Any]:
 
 
 def _call_view(session: Session, call: Call, now: datetime) -> dict[str, Any]:
+    from hub.scheduled_callbacks import callback_zone  # it routes, and routing's effects push these snapshots
+
     outbound = lead_view(session, call, now) if call.campaign_id else None
-    card = customer_card(session, call.customer, call.to_number if outbound else call.from_number)
+    card = customer_card(session, call.customer, call.to_number if outbound else call.from_number, now)
     if outbound and call.customer is None:
         card.update(name=outbound["lead"]["name"] or "New lead", custom_fields=outbound["lead"]["custom_fields"])
     return {
@@ -61,6 +63,7 @@ def _call_view(session: Session, call: Call, now: datetime) -> dict[str, Any]:
         "disposition": call.disposition,
         "customer": card,
         "outbound": outbound,
+        "callback_zone": None if outbound else callback_zone(call.from_number),  # an inbound callback's zone
         "controls": controls_view(session, call),  # hold, mute, transfer, notes (hub.in_call)
     }
 
@@ -86,7 +89,7 @@ def agent_state(session: Session, agent_id: int, now: datetime) -> dict[str, Any
             "queue": current.queue.name if current.queue else None,
             "callback": current.callback,
             "expires_at": _iso(current.offer_expires_at),
-            "customer": customer_card(session, current.customer, current.from_number),
+            "customer": customer_card(session, current.customer, current.from_number, now),
         }
     elif current is not None:
         call = _call_view(session, current, now)

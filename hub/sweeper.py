@@ -17,6 +17,7 @@ from hub.db import lock_routing, transaction
 from hub.effects import carry_out
 from hub.models import Agent, Call, Leg
 from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store
+from hub.scheduled_callbacks import overdue_callbacks, route_due_callback
 from hub.services import Services
 from hub.telephony import TelephonyError
 from routing import engine
@@ -50,6 +51,7 @@ def sweep(services: Services) -> list[str]:
             events.append((engine.WrapUpFinished(agent.id, call.sid),
                            f"agent {agent.id}'s wrap-up of call {call.sid} was past its end"))
         gone = list(session.scalars(select(Agent.id).where(Agent.presence != "offline")))
+        overdue = overdue_callbacks(session, now, GRACE)
         quiet = list(session.execute(select(Call.sid, Call.parent_sid, Call.transfer_kind).where(
             Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES),
             Call.callback.is_(False),  # a callback's own leg is over by design
@@ -68,6 +70,11 @@ def sweep(services: Services) -> list[str]:
             events.append((engine.PresenceChanged(agent_id, Presence.OFFLINE),
                            f"agent {agent_id}'s consoles stopped answering: logged off"))
     repairs = []
+    for callback_id in overdue:  # the database, not Redis, is the source of truth for a booked callback
+        if route_due_callback(services, callback_id) is not None:
+            why = f"booked callback {callback_id} was past its due time and not routed"
+            log.warning("sweeper repaired: %s", why)
+            repairs.append(why)
     for event, why in events:
         with transaction(services.sessions) as session:
             lock_routing(session)

@@ -191,11 +191,12 @@ class AgentBot:
                 request = {"call_sid": sid, "disposition": disposition, "note": note}
                 if outbound:
                     request["answers"] = self._screening_answers(outbound)
-                    if disposition == "callback":  # tomorrow at 10:00 in the lead's own time zone
-                        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-                        request["callback"] = {"at": f"{tomorrow.isoformat()}T10:00", "owner": "me"}
-                # a refusal (e.g. answers that do not qualify) means the lead was not interested after all
-                fallback = dict(request, disposition="not_interested", callback=None) if outbound else None
+                if disposition == "callback":  # tomorrow at 10:00 in the customer's (or lead's) own time zone
+                    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+                    request["callback"] = {"at": f"{tomorrow.isoformat()}T10:00", "owner": "me"}
+                # a refusal (answers that do not qualify, a callback time refused, a complaint with no customer)
+                # means the lead was not interested after all, or the caller's issue was resolved
+                fallback = dict(request, disposition="not_interested" if outbound else "resolved", callback=None)
                 self.scheduler.call_later(delay, lambda: self._emit(
                     "wrap_up", request, on_refused=(lambda: self._emit("wrap_up", fallback)) if fallback else None))
 

@@ -13,7 +13,10 @@
   const TIMELINE_KINDS = {
     call: 'Call', note: 'Note', disposition: 'Disposition', transfer: 'Transfer', order: 'Order',
     tier: 'Tier change', stage: 'Stage change', outbound: 'Outbound call', handoff: 'Handoff',
-    callback: 'Callback', voicemail: 'Voicemail', dnc: 'Do not call',
+    callback: 'Callback', voicemail: 'Voicemail', dnc: 'Do not call', complaint: 'Complaint',
+  };
+  const CALLBACK_KINDS = {
+    campaign: 'Campaign callback', queue: 'Queue callback (keeps their place)', scheduled: 'Booked callback',
   };
   const SHORTCUTS = { a: 'btn-accept', d: 'btn-decline', h: 'btn-hangup', o: 'btn-hold', m: 'btn-mute' };
   const MODE_WORDS = { listen: 'listening', whisper: 'whispering to you', barge: 'on the call' };
@@ -223,8 +226,13 @@
     if (view.wrapupSid !== call.call_sid) resetWrapupForm(call.call_sid);
     syncOptions($('disposition'), s.dispositions, 'Choose…');
     const outbound = call.outbound;
-    $('callback-fields').hidden = !(outbound && $('disposition').value === 'callback');
-    $('callback-zone').textContent = (outbound && outbound.zone) || 'unknown';
+    $('callback-fields').hidden = $('disposition').value !== 'callback';
+    $('callback-zone').textContent = (outbound ? outbound.zone : call.callback_zone) || 'unknown';
+    // campaign callbacks belong to me or the campaign's team; inbound ones to me or the call's queue
+    const shared = $('callback-owner-shared');
+    shared.value = outbound ? 'team' : 'queue';
+    shared.textContent = outbound ? 'Anyone on the campaign' : `Anyone in ${call.queue || 'the queue'}`;
+    $('complaint-fields').hidden = !$('complaint-mark').checked;
     $('wrapup-duration').textContent =
       call.duration === null || call.duration === undefined ? '' : `Call lasted ${formatDuration(call.duration)}`;
     $('btn-finish').disabled = !view.connected || view.pending.has('wrap_up');
@@ -316,6 +324,8 @@
     $('callback-at').value = '';
     $('callback-owner').value = 'me';
     $('note').value = '';
+    $('complaint-mark').checked = false;
+    $('complaint-text').value = '';
   }
 
   function renderCustomer(customer) {
@@ -341,7 +351,39 @@
     }
     panel.hidden = !unknown;
     renderValue(customer.value);
+    renderOpenItems(customer.complaints || [], customer.callbacks || []);
     renderTimeline(customer.timeline || []);
+  }
+
+  function formatAge(seconds) {
+    if (seconds < 60) return 'under a minute';
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+    if (seconds < 2 * 86400) return `${Math.floor(seconds / 3600)} h`;
+    return `${Math.floor(seconds / 86400)} days`;
+  }
+
+  // What is still open for the customer: complaints (with their age) and callbacks they are waiting for.
+  function renderOpenItems(complaints, callbacks) {
+    $('customer-open').hidden = complaints.length === 0 && callbacks.length === 0;
+    $('customer-complaints-block').hidden = complaints.length === 0;
+    $('customer-callbacks-block').hidden = callbacks.length === 0;
+    $('customer-complaints').replaceChildren(...complaints.map((c) => {
+      const item = el('li', 'open-item open-complaint');
+      item.dataset.complaint = String(c.id);
+      item.append(el('span', 'open-summary', c.summary));
+      const by = c.opened_by ? ` by ${c.opened_by}` : '';
+      item.append(el('span', 'open-meta', `open for ${formatAge(c.age_s)}${by} (since ${formatDate(c.opened_at)})`));
+      return item;
+    }));
+    $('customer-callbacks').replaceChildren(...callbacks.map((c) => {
+      const item = el('li', 'open-item open-callback');
+      item.dataset.kind = c.kind;
+      const where = c.where ? ` — ${c.where}` : '';
+      item.append(el('span', 'open-summary', `${CALLBACK_KINDS[c.kind] || humanize(c.kind)}${where}`));
+      const when = c.at ? `due ${formatDate(c.at)}` : `waiting since ${formatDate(c.since)}`;
+      item.append(el('span', 'open-meta', `${when} · ${c.phone || ''} · by ${c.owner}`));
+      return item;
+    }));
   }
 
   function formatMoney(amount, currency) {
@@ -650,6 +692,7 @@
     $('disposition').removeAttribute('aria-invalid');
     const payload = { call_sid: sid, disposition, note: $('note').value.trim(), answers: scriptAnswers() };
     if (!$('callback-fields').hidden) payload.callback = { at: $('callback-at').value, owner: $('callback-owner').value };
+    if ($('complaint-mark').checked) payload.complaint = { summary: $('complaint-text').value.trim() };
     if (sid) act('wrap_up', payload);
   }
 
@@ -720,8 +763,10 @@
       act('manual_dial', { campaign_id: Number($('manual-campaign').value), number });
     });
     $('wrapup-form').addEventListener('submit', submitWrapup);
+    $('complaint-mark').addEventListener('change', render);
     $('disposition').addEventListener('change', () => {
       $('disposition').removeAttribute('aria-invalid');
+      if ($('disposition').value === 'complaint') $('complaint-mark').checked = true; // it opens one anyway
       render(); // a callback needs its date and time
     });
     $('mute-ring').checked = isMuted();
