@@ -1,7 +1,7 @@
 """The outbound dialer's pacing core in a simulated shift: occupancy against the 3 % abandon limit.
 
     python -m bench.dialer [--agents 20 --answer-rate 0.10 --aht 120 --mode predictive --seed 1 --hours 8
-                            --seeds 1 --cps 0] [--grid] [--processes 2] [--json]
+                            --seeds 1 --cps 0 --history previous-day] [--grid] [--processes 2] [--json]
 
 Discrete-event simulation in virtual time (a heapq of timed events; no sleeping) with the real
 `campaigns.pacing.lines_to_dial` in the loop. The model, exactly:
@@ -11,8 +11,11 @@ Discrete-event simulation in virtual time (a heapq of timed events; no sleeping)
 * handle time is exponential with mean AHT (`--aht`; no separate wrap-up);
 * an answered call waits at most 2 s for a free agent (first come first served), then is abandoned;
 * the dialer re-plans on every event and at least every second (a 1 s tick), dialing what the plan says;
-* the campaign starts cold: no stats, an empty abandon ledger. The pacing core sees only what the hub
-  would see: agents free, elapsed times of busy agents and ringing lines, and stats learned from outcomes
+* the campaign's history (`--history`, predictive only): `previous-day` (the default) first runs one
+  progressive shift of the same length on seed + `PREVIOUS_DAY_SEED`; the measured shift starts from the
+  stats learned there, and its 30-day ledger holds that day's answers (today's ledger starts empty). `cold`:
+  no stats, an empty ledger. Progressive ignores both. The pacing core sees only what the hub would see:
+  agents free, elapsed times of busy agents and ringing lines, and stats learned from outcomes
   (`record_dial` / `record_handle`), published to the planner every `STATS_EVERY_S` seconds as the hub
   would persist them. It never sees P or AHT.
 * lines: at most 10 per agent in use at once (ringing + waiting + talking); `--cps` > 0 adds a
@@ -50,11 +53,32 @@ GRID_SEEDS = 20
 GOALS = {(5, 0.10, 120.0): 0.71, (5, 0.25, 300.0): 0.86, (20, 0.10, 120.0): 0.86, (20, 0.25, 300.0): 0.91,
          (50, 0.10, 120.0): 0.92, (50, 0.25, 300.0): 0.945}
 ABANDON_LIMIT = 0.03
+HISTORIES = ("previous-day", "cold")
+PREVIOUS_DAY_SEED = 1_000_003  # the previous day's shift runs on seed + this
 
 
 def simulate_shift(agents: int, answer_rate: float, aht: float, mode: str, seed: int, hours: float = 8.0,
-                   cps: float = 0.0) -> dict:
-    """Run one cold-started shift with the real pacing core; return its counts and measures."""
+                   cps: float = 0.0, history: str = "previous-day") -> dict:
+    """Run one shift with the real pacing core; return its counts and measures.
+
+    With `history="previous-day"` (predictive only) the campaign first works one progressive shift of the
+    same length on another seed; the measured shift starts from the stats learned there and its ledger holds
+    that day's live answers and abandons in the 30-day window. With `"cold"` it starts from nothing.
+    """
+    if history not in HISTORIES:
+        raise ValueError(f"history must be one of {HISTORIES}, not {history!r}")
+    stats0, ledger0 = DialStats(), (0, 0)
+    if history == "previous-day" and mode == DialMode.PREDICTIVE.value:
+        before, stats0 = _shift(agents, answer_rate, aht, DialMode.PROGRESSIVE.value, seed + PREVIOUS_DAY_SEED,
+                                hours, cps, stats0, ledger0)
+        ledger0 = (before["live"], before["abandons"])
+    result, _ = _shift(agents, answer_rate, aht, mode, seed, hours, cps, stats0, ledger0)
+    return {**result, "history": history if mode == DialMode.PREDICTIVE.value else "cold"}
+
+
+def _shift(agents: int, answer_rate: float, aht: float, mode: str, seed: int, hours: float, cps: float,
+           stats0: DialStats, ledger0: tuple[int, int]) -> tuple[dict, DialStats]:
+    """Simulate one shift from the given stats and earlier ledger; return its measures and final stats."""
     rng = random.Random(seed)
     dial_mode = DialMode(mode)
     horizon = hours * 3600.0
@@ -70,7 +94,7 @@ def simulate_shift(agents: int, answer_rate: float, aht: float, mode: str, seed:
     busy: dict[int, float] = {}  # call id -> connect time
     ringing: dict[int, float] = {}  # line id -> dial time
     waiting: OrderedDict[int, float] = OrderedDict()  # answered line id -> answer time
-    stats = DialStats()
+    stats = stats0
     published = stats
     next_publish = STATS_EVERY_S
     dials = live = abandons = 0
@@ -97,7 +121,8 @@ def simulate_shift(agents: int, answer_rate: float, aht: float, mode: str, seed:
             cap = min(cap, int(tokens))
         inp = PacingInput(dial_mode, free, tuple(at - s for s in busy.values()),
                           tuple(at - s for s in ringing.values()), published,
-                          AbandonBudget(live, abandons, live, abandons), max(0, cap), len(waiting))
+                          AbandonBudget(ledger0[0] + live, ledger0[1] + abandons, live, abandons), max(0, cap),
+                          len(waiting))
         t = time.perf_counter_ns()
         p = lines_to_dial(inp)
         plan_ns += time.perf_counter_ns() - t
@@ -147,13 +172,13 @@ def simulate_shift(agents: int, answer_rate: float, aht: float, mode: str, seed:
         if at > horizon and not ringing and not waiting:
             break
     occupancy = handled_s / (agents * horizon)
-    return {"agents": agents, "answer_rate": answer_rate, "aht_s": aht, "mode": mode, "seed": seed,
+    return ({"agents": agents, "answer_rate": answer_rate, "aht_s": aht, "mode": mode, "seed": seed,
             "hours": hours, "dials": dials, "live": live, "abandons": abandons,
             "abandon_rate": abandons / live if live else 0.0, "occupancy": occupancy,
             "talk_min_per_agent_hour": 60.0 * occupancy, "dials_per_s": dials / horizon,
             "max_lines_ringing": max_ringing, "plans": plans,
             "plan_us_mean": plan_ns / plans / 1e3 if plans else 0.0,
-            "learned_answer_rate": round(stats.answer_rate, 4), "learned_aht_s": round(stats.mean_handle_s, 1)}
+            "learned_answer_rate": round(stats.answer_rate, 4), "learned_aht_s": round(stats.mean_handle_s, 1)}, stats)
 
 
 def _run(task: tuple) -> dict:
@@ -174,9 +199,9 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def run_grid(cells: list[tuple[int, float, float]], modes: list[str], seeds: list[int], hours: float, cps: float,
-             processes: int) -> list[dict]:
+             processes: int, history: str = "previous-day") -> list[dict]:
     """Run every (cell, mode, seed); return one summary row per (cell, mode) with its goal reading."""
-    tasks = [(n, p, a, m, s, hours, cps) for (n, p, a) in cells for m in modes for s in seeds]
+    tasks = [(n, p, a, m, s, hours, cps, history) for (n, p, a) in cells for m in modes for s in seeds]
     tasks.sort(key=lambda t: -(t[0] / t[2] / t[1]) * (t[3] == "predictive" or 0.3))  # longest first
     if processes > 1:
         with multiprocessing.Pool(processes) as pool:
@@ -231,6 +256,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="number of seeds (shifts) to run")
     ap.add_argument("--hours", type=float, default=8.0, help="length of the shift in virtual hours")
     ap.add_argument("--cps", type=float, default=0.0, help="calls-per-second cap (0 = none)")
+    ap.add_argument("--history", choices=HISTORIES, default="previous-day",
+                    help="predictive: start from a previous (progressive) day's stats and ledger, or cold")
     ap.add_argument("--grid", action="store_true",
                     help=f"agents {GRID_AGENTS} x P {GRID_ANSWER_RATES} x AHT {GRID_AHTS} x {GRID_SEEDS} seeds, "
                          "predictive and progressive")
@@ -239,14 +266,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     wall = time.perf_counter()
-    cond = {**conditions(), "hours": args.hours, "cps_cap": args.cps or None, "stats_published_every_s": STATS_EVERY_S,
+    cond = {**conditions(), "hours": args.hours, "history": args.history, "cps_cap": args.cps or None,
+            "stats_published_every_s": STATS_EVERY_S,
             "lines_per_agent": LINES_PER_AGENT, "processes": args.processes,
             "model": "live U(4,20) s w.p. P; other U(5,30) s; handle Exp(AHT); abandon after 2 s without an agent"}
     if args.grid:
         cells = [(n, p, a) for n in GRID_AGENTS for p in GRID_ANSWER_RATES for a in GRID_AHTS]
         modes = ["predictive", "progressive"]
         seeds = list(range(args.seed, args.seed + GRID_SEEDS))
-        rows = run_grid(cells, modes, seeds, args.hours, args.cps, args.processes)
+        rows = run_grid(cells, modes, seeds, args.hours, args.cps, args.processes, args.history)
         cond["seeds"] = f"{seeds[0]}..{seeds[-1]}"
         cond["wall_s"] = round(time.perf_counter() - wall, 1)
         if args.json:
@@ -254,11 +282,12 @@ def main(argv=None) -> int:
             return 0
         print(f"dialer pacing grid | {cond['cpu']} ({cond['cpus']} CPUs) | Python {cond['python']} | code "
               f"{cond['engine_version']} | load avg at start {cond['loadavg_1_5_15_at_start']} | "
-              f"{args.hours:g} h shifts, seeds {cond['seeds']} | wall {cond['wall_s']} s\n")
+              f"{args.hours:g} h shifts, seeds {cond['seeds']}, history {args.history} | wall {cond['wall_s']} s\n")
         print_table(rows, modes)
         return 0
     seeds = list(range(args.seed, args.seed + args.seeds))
-    tasks = [(args.agents, args.answer_rate, args.aht, args.mode, s, args.hours, args.cps) for s in seeds]
+    tasks = [(args.agents, args.answer_rate, args.aht, args.mode, s, args.hours, args.cps, args.history)
+             for s in seeds]
     if args.processes > 1 and len(tasks) > 1:
         with multiprocessing.Pool(args.processes) as pool:
             runs = pool.map(_run, tasks, chunksize=1)
@@ -271,7 +300,7 @@ def main(argv=None) -> int:
         print(json.dumps(out, indent=2))
         return 0
     print(f"dialer pacing | {args.mode}, {args.agents} agents, P {args.answer_rate}, AHT {args.aht:g} s, "
-          f"{args.hours:g} h | Python {cond['python']} | wall {cond['wall_s']} s")
+          f"{args.hours:g} h, history {args.history} | Python {cond['python']} | wall {cond['wall_s']} s")
     for r in runs:
         print(f"  seed {r['seed']}: occupancy {r['occupancy']:.3f}, talk {r['talk_min_per_agent_hour']:.1f} min/agent-h,"
               f" abandon {100 * r['abandon_rate']:.2f}% ({r['abandons']}/{r['live']}), {r['dials_per_s']:.3f} dials/s,"

@@ -10,7 +10,8 @@ Dial modes:
   that call on the agent's request, outside pacing).
 * progressive: one line per free agent, never more lines in flight than free agents.
 * predictive: dial ahead of free agents from a probabilistic forecast of agents becoming free and live
-  answers arriving, with a safety margin driven by the 30-day abandon ledger (see docs/pacing.md).
+  answers arriving, taking the risk of an abandon that the budget left today and over 30 days allows, so
+  the budget is spent evenly and the rate ends under the target (see docs/pacing.md).
 
 `DialStats` (in `campaigns.pacing_stats`, re-exported here) is what the hub persists between decisions;
 `record_dial` and `record_handle` fold one outcome into it (exponentially weighted counts, so old behaviour
@@ -26,20 +27,22 @@ from functools import lru_cache
 from campaigns.pacing_stats import (N_BINS, PRIOR_HANDLE_S, PRIOR_HANDLES, DialOutcome, DialStats, blended,
                                     hist_percentile, PRIOR_ANSWER_HIST, PRIOR_FAIL_HIST, record_dial, record_handle)
 
-__all__ = ["AbandonBudget", "DialMode", "DialOutcome", "DialStats", "PacingInput", "PacingPlan", "allowed_risk",
-           "lines_to_dial", "record_dial", "record_handle"]
+__all__ = ["AbandonBudget", "DialMode", "DialOutcome", "DialStats", "PacingInput", "PacingPlan", "abandon_slack",
+           "allowed_risk", "lines_to_dial", "record_dial", "record_handle"]
 
 GRACE_S = 2.0  # a live answer may wait this long for an agent before it counts as abandoned
 
-# Risk one plan may take (the chance that a line dialed ahead finds no agent when answered), by the 30-day
-# abandon rate read pessimistically as a share of the target; at or above the last knot: progressive.
-RISK_CURVE = ((0.6, 0.10), (0.85, 0.035), (0.97, 0.006))
+# The abandon budget as a count: abandons still allowed = target x live answers - abandons (the "slack").
+# The risk one line dialed ahead may take (the chance that, answered, it finds no agent), as a share of the
+# target, by slack; linear between knots. None at or below 0 slack (progressive); very little near it, which
+# already buys much occupancy; about the target at the usual slack; more when well ahead. The slack is read
+# in units of sqrt(agents / 5) abandons (at least 1): a bigger team's abandons come in bigger clusters.
+RISK_BY_SLACK = ((0.0, 0.0), (0.5, 0.15), (1.5, 0.5), (3.0, 1.0), (5.0, 1.5))
+SLACK_UNIT_AGENTS = 5
+ADVANCE_LIVE = 100  # a campaign with earlier days may count today as if it had this many answers (x unit) ...
+ADVANCE_SHARE = 0.25  # ... but no more than this share of the live answers its earlier days in the ledger had
+WINDOW_RESERVE = 0.02  # share of the 30-day budget kept back: clean days rolling out of the window shrink it
 CHECK_EVERY_S = 2  # compare answers and agents every 2 s of the next ~25 s
-COLD_LIVE = 50  # fewer live answers than this in the 30-day ledger: a cold campaign
-TODAY_MIN_LIVE = 50  # today's rate throttles the dialer only once today has this many live answers
-LEDGER_PRIOR_LIVE = 200.0  # the ledger is read as if it held this many more live answers ...
-LEDGER_PRIOR_SHARE = 0.7  # ... abandoned at this share of the target
-LEDGER_FLOOR_LIVE = 25.0  # ... and never read below (abandons + 1) / (live answers + this)
 
 
 class DialMode(StrEnum):
@@ -122,31 +125,52 @@ def _progressive_reason(inp: PacingInput, in_flight: int, covered: int, cap: int
             f"lines{capped}.")
 
 
-def allowed_risk(budget: AbandonBudget) -> tuple[float, str]:
-    """Return the risk a line dialed ahead may take now (0 = act progressive), and why, from the ledger.
+def abandon_slack(budget: AbandonBudget, unit: float = 1.0) -> tuple[float, str]:
+    """Return how many more abandons the ledger allows now (may be negative), and which window binds.
 
-    The risk is the probability that the line, if a person answers, finds no agent within 2 s.
+    Both windows must end under the target: today's (with a small advance for a campaign that has earlier
+    days, so a day need not start progressive; it is earned back by the day's first answers) and the 30 days
+    (less a reserve for old days leaving the window). `unit` (the slack unit of `allowed_risk`) scales the
+    advance with the team.
     """
     tau = budget.target
-    if budget.live_today >= TODAY_MIN_LIVE and budget.rate_today > tau:
-        return 0.0, f"today's abandon rate {budget.rate_today:.1%} is over the {tau:.0%} target"
-    # Read the 30-day rate as if one more abandon were coming, shrunk toward a rate just under the target by
-    # LEDGER_PRIOR_LIVE imaginary answers: a young ledger then moves the throttle gently (a single early
-    # abandon does not slam it shut, a clean first hour does not open it wide), an old one speaks for itself.
-    prior_abandons = LEDGER_PRIOR_SHARE * tau * LEDGER_PRIOR_LIVE
-    shrunk = (budget.abandons_30d + 1 + prior_abandons) / (budget.live_30d + LEDGER_PRIOR_LIVE)
-    # ... but never below the ledger's own rate with that extra abandon, so the hold line is never crossed
-    pessimistic = max(shrunk, (budget.abandons_30d + 1) / (budget.live_30d + LEDGER_FLOOR_LIVE))
-    share = pessimistic / tau
-    if share >= RISK_CURVE[-1][0]:
-        if budget.live_30d < COLD_LIVE:
-            return 0.0, f"only {budget.live_30d} live answers in the 30-day ledger, too few to risk an abandon"
-        return 0.0, f"the 30-day abandon rate {budget.rate_30d:.1%} is close to the {tau:.0%} target"
-    risk = RISK_CURVE[0][1]
-    for (s0, r0), (s1, r1) in zip(RISK_CURVE, RISK_CURVE[1:]):
-        if s0 <= share < s1:  # log-linear between knots: a steady, smooth hand on the throttle
-            risk = r0 * (r1 / r0) ** ((share - s0) / (s1 - s0))
-    return risk, f"30-day abandon rate {budget.rate_30d:.1%} of {tau:.0%} allowed"
+    earlier = max(0, budget.live_30d - budget.live_today)
+    advance = min(ADVANCE_LIVE * unit, ADVANCE_SHARE * earlier)
+    today = tau * max(budget.live_today, advance) - budget.abandons_today
+    window = tau * budget.live_30d * (1.0 - WINDOW_RESERVE) - budget.abandons_30d
+    return (today, "today") if today <= window else (window, "30-day")
+
+
+def allowed_risk(budget: AbandonBudget, agents: int = 0) -> tuple[float, str]:
+    """Return the risk a line dialed ahead may take now (0 = act progressive), and why, from the ledger.
+
+    The risk is the probability that the line, if a person answers, finds no agent within 2 s. It follows the
+    abandons the budget still allows, so the budget is spent evenly: more risk when the campaign is ahead,
+    none when it is about to reach the target. The realised rate settles just under the target.
+
+    Args:
+        budget: the campaign's abandon ledger.
+        agents: the campaign's agents (free and busy), which scale how much slack is "plenty".
+
+    Returns:
+        The risk (0 to 1.5 x target) and a clause saying which window binds and how much slack it has.
+    """
+    tau = budget.target
+    unit = max(1.0, math.sqrt(agents / SLACK_UNIT_AGENTS))
+    slack, window = abandon_slack(budget, unit)
+    rate = budget.rate_today if window == "today" else budget.rate_30d
+    if slack <= RISK_BY_SLACK[0][0]:
+        if budget.live_30d == budget.live_today and budget.abandons_today == 0:
+            return 0.0, (f"only {budget.live_30d} live answers in the ledger, too few to risk an abandon against "
+                         f"the {tau:.0%} target")
+        return 0.0, f"the {window} abandon rate {rate:.1%} is at the {tau:.0%} target"
+    units = slack / unit
+    share = RISK_BY_SLACK[-1][1]
+    for (s0, r0), (s1, r1) in zip(RISK_BY_SLACK, RISK_BY_SLACK[1:]):
+        if s0 < units <= s1:
+            share = r0 + (r1 - r0) * (units - s0) / (s1 - s0)
+            break
+    return tau * share, f"{window} abandon rate {rate:.1%} leaves {slack:.1f} abandons before the {tau:.0%} target"
 
 
 @dataclass(frozen=True)
@@ -181,7 +205,7 @@ def _model(stats: DialStats) -> _Model:
 
 
 def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> PacingPlan:
-    r, why = allowed_risk(inp.abandon)
+    r, why = allowed_risk(inp.abandon, inp.agents_free + len(inp.busy_elapsed_s))
     if r == 0.0:
         return PacingPlan(covered, 0, DialMode.PROGRESSIVE,
                           f"Predictive held to progressive because {why}: "

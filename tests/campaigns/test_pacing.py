@@ -8,10 +8,10 @@ import random
 import pytest
 
 from bench.dialer import simulate_shift
-from campaigns.pacing import (AbandonBudget, DialMode, DialOutcome, DialStats, PacingInput, allowed_risk,
-                              lines_to_dial, record_dial, record_handle)
+from campaigns.pacing import (AbandonBudget, DialMode, DialOutcome, DialStats, PacingInput, abandon_slack,
+                              allowed_risk, lines_to_dial, record_dial, record_handle)
 
-HEALTHY = AbandonBudget(live_30d=5000, abandons_30d=40)  # 0.8 % over 30 days
+HEALTHY = AbandonBudget(live_30d=5000, abandons_30d=40, live_today=1000, abandons_today=8)  # 0.8 %, 30 days and today
 EXHAUSTED = AbandonBudget(live_30d=5000, abandons_30d=150)  # exactly 3 %
 
 
@@ -109,6 +109,39 @@ def test_predictive_spends_less_risk_as_the_ledger_nears_the_target():
     assert risks[0] > 0 and risks[-1] == 0
 
 
+def test_the_risk_follows_the_abandons_today_still_allows_and_stops_at_the_target():
+    risks = [allowed_risk(AbandonBudget(live_30d=6000, abandons_30d=100 + a, live_today=1000, abandons_today=a),
+                          agents=10)[0] for a in range(0, 34, 3)]
+    assert risks == sorted(risks, reverse=True)
+    assert risks[0] > 0.03 and risks[-1] == 0.0  # 33 abandons of 1,000 answers today: over 3 %
+    assert allowed_risk(AbandonBudget(6000, 130, 1000, 30), agents=10)[0] == 0.0  # exactly at the target
+
+
+def test_a_bigger_team_needs_more_slack_for_the_same_risk():
+    budget = AbandonBudget(live_30d=6000, abandons_30d=120, live_today=1000, abandons_today=25)  # 5 left today
+    assert allowed_risk(budget, agents=50)[0] < allowed_risk(budget, agents=5)[0]
+
+
+def test_a_day_with_earlier_days_may_dial_ahead_from_its_first_call_a_first_day_may_not():
+    assert allowed_risk(AbandonBudget(live_30d=3000, abandons_30d=60), agents=10)[0] > 0
+    assert allowed_risk(AbandonBudget(), agents=10)[0] == 0.0
+    assert allowed_risk(AbandonBudget(live_30d=10, abandons_30d=0, live_today=10, abandons_today=0))[0] < 0.01
+
+
+@pytest.mark.parametrize("live,abandons", [(0, 0), (15, 0), (40, 1), (400, 11), (3000, 95)])
+def test_on_a_first_day_the_ledger_never_allows_more_abandons_than_the_target_of_the_answers_so_far(live, abandons):
+    slack, _ = abandon_slack(AbandonBudget(live, abandons, live, abandons), unit=3.0)
+    assert abandons + slack <= 0.03 * live
+
+
+def test_the_advance_a_day_borrows_is_small_and_earned_back_by_the_first_answers():
+    history = 20000  # live answers on earlier days, abandons at 2 %
+    start, _ = abandon_slack(AbandonBudget(history, 400, 0, 0))
+    later, _ = abandon_slack(AbandonBudget(history + 500, 400 + 12, 500, 12))
+    assert 0 < start <= 3.0
+    assert later == pytest.approx(0.03 * 500 - 12)  # after 500 answers only today's own rate counts
+
+
 @pytest.mark.parametrize("mode", [DialMode.PROGRESSIVE, DialMode.PREDICTIVE])
 @pytest.mark.parametrize("max_lines", [0, 1, 3])
 def test_max_lines_is_respected(mode, max_lines):
@@ -151,6 +184,19 @@ def test_a_short_seeded_simulated_shift_stays_within_3_percent_abandon_and_beats
     assert predictive["abandon_rate"] <= 0.03
     assert progressive["abandons"] == 0
     assert predictive["occupancy"] > progressive["occupancy"]
+
+
+def test_a_short_cold_simulated_shift_stays_within_3_percent_abandon_and_beats_progressive():
+    predictive = simulate_shift(10, 0.10, 120.0, "predictive", seed=4, hours=1.5, history="cold")
+    progressive = simulate_shift(10, 0.10, 120.0, "progressive", seed=4, hours=1.5)
+    assert predictive["history"] == "cold" and predictive["live"] > 100
+    assert predictive["abandon_rate"] <= 0.03
+    assert predictive["occupancy"] > progressive["occupancy"]
+
+
+def test_the_bench_refuses_an_unknown_history():
+    with pytest.raises(ValueError, match="history"):
+        simulate_shift(5, 0.10, 120.0, "predictive", seed=1, hours=0.1, history="yesterday")
 
 
 def test_pacing_imports_no_framework_clock_or_global_randomness():
