@@ -3,34 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/responses/Error"}
+from hub.openapi_parts import operation, path_param
 
-
-def _op(summary: str, role: str, params: list[dict] | None = None, body: dict | None = None, *,
-        csv_body: bool = False, ok: str = "200", produces_csv: bool = False, errors: tuple[str, ...] = ()) -> dict:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "description": f"Requires the {role} role or higher. Writes with a session cookie need the X-CSRF-Token "
-                       "header.",
-        "security": [{"session": []}, {"bearer": []}],
-        "responses": {ok: {"description": "OK"}, "401": _ERROR, "403": _ERROR, **{code: _ERROR for code in errors}},
-    }
-    if produces_csv:
-        op["responses"][ok]["content"] = {"text/csv": {"schema": {"type": "string"}}}
-    if params:
-        op["parameters"] = params
-    content: dict[str, Any] = {}
-    if body:
-        content["application/json"] = {"schema": body}
-    if csv_body:
-        content["text/csv"] = {"schema": {"type": "string"}}
-    if content:
-        op["requestBody"] = {"required": True, "content": content}
-    return op
-
-
-def _path(name: str, kind: str = "integer") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+_op = operation
+_path = path_param
 
 
 def _query(name: str, kind: str = "string", required: bool = False, description: str = "") -> dict[str, Any]:

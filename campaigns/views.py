@@ -9,10 +9,9 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from campaigns import dnc, gate
 from campaigns.admin import campaign_dict, create_campaign, update_campaign
@@ -22,14 +21,14 @@ from campaigns.handoff import handoff_dict, record_outcome
 from campaigns.leads import add_lead, import_leads, lead_dict, list_leads
 from campaigns.models import Campaign, CampaignAgent, DncSource, Handoff, Lead, LeadStatus
 from campaigns.stats import campaign_summary, funnel_report
-from hub.auth import check_csrf, role_required
+from hub.auth import role_required
 from hub.db import transaction
+from hub.json_api import install, json_body, page
 from hub.errors import FlowError
 from hub.models import Agent
 from hub.phone import InvalidNumber, to_e164
 
 bp = Blueprint("campaigns_api", __name__, url_prefix="/api/v1")
-MAX_PAGE = 500
 
 
 def _services():
@@ -40,39 +39,9 @@ def _region() -> str:
     return _services().settings.default_region
 
 
-@bp.errorhandler(HTTPException)
-def _json_error(exc: HTTPException):
-    return jsonify(error=exc.name, message=exc.description), exc.code
-
-
-@bp.errorhandler(FlowError)
-def _flow_error(exc: FlowError):
-    body = {"error": "Refused", "message": exc.message}
-    if getattr(exc, "problems", None):
-        body["problems"] = [{"setting": name, "message": message} for name, message in exc.problems]
-    return jsonify(body), exc.status
-
-
-@bp.before_request
-def _csrf_for_cookie_sessions():
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    from_cookie = "_user_id" in session  # Flask-Login prefers the session over a bearer token
-    if (from_cookie or not request.headers.get("Authorization", "").startswith("Bearer ")) \
-            and current_user.is_authenticated:
-        check_csrf()
-
-
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="send a JSON object")
-    return body
-
-
-def _page() -> tuple[int, int]:
-    limit = min(max(request.args.get("limit", 50, type=int), 1), MAX_PAGE)
-    return limit, max(request.args.get("offset", 0, type=int), 0)
+install(bp, "setting")
+_json_body = json_body
+_page = page
 
 
 def _campaign_or_404(db, campaign_id: int) -> Campaign:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import codecs
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, session, stream_with_context
+from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from crm import tasks
 from crm.config import current_settings, settings_dict, update_settings
@@ -20,52 +19,22 @@ from crm.orders import add_order, import_orders, list_orders, order_dict, text_l
 from crm.recompute import mark_advocate
 from crm.segments import (count_segment, export_segment, find_segment, save_segment, seed_campaign,
                           segment_dict, validate_criteria)
-from hub.auth import check_csrf, role_required
+from hub.auth import role_required
 from hub.db import transaction
+from hub.json_api import install, json_body, page
 from hub.errors import FlowError
 from hub.models import Customer
 
 bp = Blueprint("crm_api", __name__, url_prefix="/api/v1")
-MAX_PAGE = 500
 
 
 def _services():
     return current_app.extensions["switchboard"]
 
 
-@bp.errorhandler(HTTPException)
-def _json_error(exc: HTTPException):
-    return jsonify(error=exc.name, message=exc.description), exc.code
-
-
-@bp.errorhandler(FlowError)
-def _flow_error(exc: FlowError):
-    body = {"error": "Refused", "message": exc.message}
-    if getattr(exc, "problems", None):
-        body["problems"] = [{"criterion": name, "message": message} for name, message in exc.problems]
-    return jsonify(body), exc.status
-
-
-@bp.before_request
-def _csrf_for_cookie_sessions():
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    from_cookie = "_user_id" in session
-    if (from_cookie or not request.headers.get("Authorization", "").startswith("Bearer ")) \
-            and current_user.is_authenticated:
-        check_csrf()
-
-
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="send a JSON object")
-    return body
-
-
-def _page() -> tuple[int, int]:
-    limit = min(max(request.args.get("limit", 50, type=int), 1), MAX_PAGE)
-    return limit, max(request.args.get("offset", 0, type=int), 0)
+install(bp, "criterion")
+_json_body = json_body
+_page = page
 
 
 # ---------------------------------------------------------------- orders

@@ -1,0 +1,54 @@
+"""What the JSON API blueprints share: errors as JSON, the CSRF rule for cookie sessions, reading a JSON body
+and paging.
+
+Writes made with a session cookie need the X-CSRF-Token header (the value the pages carry); bearer-token
+requests cannot be forged cross-site and are exempt.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request, session
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from hub.auth import check_csrf
+from hub.errors import FlowError
+
+MAX_PAGE = 500
+
+
+def install(bp: Blueprint, problem_key: str) -> None:
+    """Give a blueprint JSON errors (a refusal lists its problems under `problem_key`, e.g. "setting") and the
+    CSRF rule."""
+
+    @bp.errorhandler(HTTPException)
+    def _json_error(exc: HTTPException):
+        return jsonify(error=exc.name, message=exc.description), exc.code
+
+    @bp.errorhandler(FlowError)
+    def _flow_error(exc: FlowError):
+        body = {"error": "Refused", "message": exc.message}
+        if getattr(exc, "problems", None):
+            body["problems"] = [{problem_key: name, "message": message} for name, message in exc.problems]
+        return jsonify(body), exc.status
+
+    @bp.before_request
+    def _csrf_for_cookie_sessions():
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        from_cookie = "_user_id" in session  # Flask-Login prefers the session over a bearer token
+        if (from_cookie or not request.headers.get("Authorization", "").startswith("Bearer ")) \
+                and current_user.is_authenticated:
+            check_csrf()
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="send a JSON object")
+    return body
+
+
+def page() -> tuple[int, int]:
+    """The request's `limit` (1 to MAX_PAGE, default 50) and `offset`."""
+    limit = min(max(request.args.get("limit", 50, type=int), 1), MAX_PAGE)
+    return limit, max(request.args.get("offset", 0, type=int), 0)
