@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.ledger import abandon_budget
-from campaigns.models import AttemptStatus, Campaign, DialAttempt, Handoff, Lead, LeadStatus
+from campaigns.models import AttemptStatus, Campaign, CampaignAgent, DialAttempt, Handoff, Lead, LeadStatus
 from hub.models import Agent
 
 IN_FLIGHT = (AttemptStatus.INTENT.value, AttemptStatus.DIALED.value, AttemptStatus.ANSWERED.value)
@@ -53,12 +53,18 @@ def campaign_summary(session: Session, campaign: Campaign, now: datetime) -> dic
     ready_now = session.scalar(select(func.count()).select_from(Lead).where(
         Lead.campaign_id == cid, Lead.status == LeadStatus.READY.value,
         (Lead.next_check_at.is_(None)) | (Lead.next_check_at <= now)))
+    staffed, busy = session.execute(
+        select(func.count(), func.count().filter(Agent.work.in_(("offered", "on_call", "wrap_up"))))
+        .select_from(CampaignAgent).join(Agent, Agent.id == CampaignAgent.agent_id)
+        .where(CampaignAgent.campaign_id == cid, Agent.presence != "offline")).one()
     return {
         "id": cid,
         "name": campaign.name,
         "status": campaign.status,
         "mode": campaign.mode,
         "lines_in_flight": in_flight,
+        # occupancy now: the campaign's logged-in agents who are busy (offered, talking or wrapping up)
+        "occupancy": {"busy": busy, "staffed": staffed, "rate": _rate(busy, staffed)},
         "dials_per_second": round(dials_last_minute / 60, 3),
         "dials_today": placed_today,
         "answer_rate_today": _rate(live, placed_today),

@@ -302,6 +302,11 @@
     return typeof rate === 'number' ? `${(rate * 100).toFixed(1)}%` : '—';
   }
 
+  function occupancyText(occupancy) {
+    if (!occupancy || !occupancy.staffed) return '—';
+    return `${percent(occupancy.rate)} (${occupancy.busy} of ${occupancy.staffed})`;
+  }
+
   function campaignRow(campaign) {
     const row = el('tr');
     row.dataset.campaign = campaign.name;
@@ -327,10 +332,12 @@
       el('td', 'num', `${percent(campaign.answer_rate_today)} / ${percent(campaign.machine_rate_today)}`),
       el('td', 'num', `${percent(today.rate)} of ${today.live ?? 0}`),
       monthCell,
+      el('td', 'num campaign-occupancy', occupancyText(campaign.occupancy)),
       el('td', 'num', leads.dialable_now ?? 0),
       el('td', reasons ? 'campaign-why' : 'muted campaign-why', reasons || '—'),
       el('td', 'campaign-funnel',
-        `${funnel.leads ?? 0} leads → ${funnel.attempted ?? 0} attempted → ${funnel.contacted ?? 0} contacted → ${funnel.qualified ?? 0} qualified`),
+        `${funnel.leads ?? 0} leads → ${funnel.attempted ?? 0} attempted → ${funnel.contacted ?? 0} contacted → ` +
+        `${funnel.qualified ?? 0} qualified → ${funnel.handed_off ?? 0} handed off → ${funnel.won ?? 0} won`),
       el('td', null),
     );
     row.lastChild.append(campaignMenu(campaign));
@@ -339,7 +346,7 @@
 
   function renderCampaigns(campaigns) {
     const body = $('campaigns').tBodies[0];
-    body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(12, 'No campaigns running.')]));
+    body.replaceChildren(...(campaigns.length ? campaigns.map(campaignRow) : [emptyRow(13, 'No campaigns running.')]));
   }
 
   /* ---------- alerts ---------- */

@@ -69,6 +69,7 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
         expect(row).to_contain_text("Running", timeout=15000)
         expect(row).to_contain_text("outside their calling hours: 1", timeout=15000)
         expect(row).to_contain_text("opted out: 1", timeout=15000)
+        expect(row.locator("td.campaign-occupancy")).to_have_text("100.0% (1 of 1)", timeout=15000)  # ana is busy
 
         # the lead hangs up after 3 s of talk; the answers typed so far survive into wrap-up
         expect(console.locator("#wrapup")).to_be_visible(timeout=20000)
@@ -80,7 +81,7 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
         console.screenshot(path=os.path.join(ARTIFACTS, "console-screening.png"))
         console.locator("#btn-finish").click()
         expect(console.locator("#work")).to_contain_text("Idle", timeout=10000)
-        expect(row).to_contain_text("1 qualified", timeout=15000)
+        expect(row).to_contain_text("1 qualified → 1 handed off → 0 won", timeout=15000)
         board.screenshot(path=os.path.join(ARTIFACTS, "wallboard-campaigns.png"), full_page=True)
     finally:
         services.close()
