@@ -164,7 +164,7 @@ class AgentNamespace(_Guarded):
 
     def on_manual_dial(self, data):
         me = self._me().id
-        return _result(lambda: agent_flows.dial_manual(self.services, me, _whole_number(data, "campaign_id"),
+        return _result(lambda: agent_flows.dial_manual(self.services, me, _whole(data, "campaign_id"),
                                                        _field(data, "number")))
 
     def on_preview_skip(self, data):
@@ -205,7 +205,10 @@ class AgentNamespace(_Guarded):
             self.services, me, _field(data, "call_sid"), _whole(data, "supervisor_id")))
 
     def on_transfer_targets(self, data=None):
-        return {"ok": True, **call_controls.people(self.services, _actor(self._me()))}
+        try:
+            return {"ok": True, **call_controls.people(self.services, _actor(self._me()))}
+        except FlowError as exc:
+            return {"ok": False, "error": exc.message}
 
     def on_wrap_up(self, data):
         me = self._me().id
@@ -218,19 +221,12 @@ class AgentNamespace(_Guarded):
     def on_close_complaint(self, data):
         """Close a complaint with its resolution (a supervisor any, an agent those they opened)."""
         me = _actor(self._me())
-        return _result(lambda: complaints.close_complaint(self.services, me, _whole_number(data, "complaint_id"),
+        return _result(lambda: complaints.close_complaint(self.services, me, _whole(data, "complaint_id"),
                                                           _field(data, "resolution")))
 
 
-def _whole_number(data, name: str) -> int:
-    value = data.get(name) if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FlowError(f"{name} must be a whole number", 400)
-    return value
-
-
 def _lead_id(data) -> int:
-    return _whole_number(data, "lead_id")
+    return _whole(data, "lead_id")
 
 
 class SupervisorNamespace(_Guarded):
@@ -277,24 +273,24 @@ class SupervisorNamespace(_Guarded):
     def on_set_agent_presence(self, data):
         """Put an agent available, on a break (with a reason) or offline; a call in progress finishes first."""
         reason = _field(data, "reason") or None
-        return _result(lambda: agent_flows.change_presence(self.services, _whole_number(data, "agent_id"),
+        return _result(lambda: agent_flows.change_presence(self.services, _whole(data, "agent_id"),
                                                            _field(data, "presence"), reason))
 
     def on_log_out_agent(self, data):
         """Take an agent off the phones (offline) and close their consoles; they may log in again."""
         def log_out() -> None:
-            agent_id = _whole_number(data, "agent_id")
+            agent_id = _whole(data, "agent_id")
             agent_flows.change_presence(self.services, agent_id, "offline")
             cut_consoles(self.services, self.socketio, agent_id)
         return _result(log_out)
 
     def on_campaign_action(self, data):
         """Start, pause, resume or stop a campaign."""
-        return _result(lambda: change_status(self.services, _whole_number(data, "campaign_id"),
+        return _result(lambda: change_status(self.services, _whole(data, "campaign_id"),
                                              _field(data, "action")))
 
     def on_set_campaign_mode(self, data):
-        return _result(lambda: change_mode(self.services, _whole_number(data, "campaign_id"), _field(data, "mode")))
+        return _result(lambda: change_mode(self.services, _whole(data, "campaign_id"), _field(data, "mode")))
 
 
 def cut_consoles(services: Services, socketio, agent_id: int) -> None:
