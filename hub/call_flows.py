@@ -23,7 +23,8 @@ from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
-from hub.routing_store import StoredDecision, decide_and_store, lifetime_value
+from hub.arrivals import ARRIVING
+from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, queue_rules
 from hub.transfers import end_with_customer, resume_after_transfer
 from hub.services import Services
 from routing import engine
@@ -42,6 +43,7 @@ class IncomingCall:
     queue_name: str | None
     diverted: str | None = None  # "voicemail" or "callback" (an offer to call back)
     closed: bool = False  # diverted because the queue is closed
+    route_later: bool = False  # in line once the answer is sent: hub.arrivals.route_arrivals
 
 
 @dataclass(frozen=True)
@@ -94,14 +96,14 @@ def _preferred_agents(session: Session, customer) -> tuple[int, ...]:
 
 
 def receive_incoming_call(services: Services, params: Mapping[str, str]) -> IncomingCall:
-    """Record a new inbound call, identify the caller, and put the call in line for an agent."""
+    """Record a new inbound call and identify the caller; an open queue's call is put in line by
+    `hub.arrivals.route_arrivals` once the TwiML has gone out, a closed queue's is diverted here and now."""
     sid = params["CallSid"]
     region = services.settings.default_region
     now = services.clock()
     with transaction(services.sessions) as session:
-        # The routing lock is taken late here, in decide_and_store: the rows written before it (the caller's
-        # customer and this new call) are ones no lock holder ever waits for, so no deadlock can form, and
-        # the lock is held for less time.
+        # No routing lock for an open queue: the rows written here (the caller's customer and this new call,
+        # still "arriving") are ones no lock holder reads or waits for.
         existing = session.scalar(select(Call).where(Call.sid == sid))
         if existing is not None:  # the carrier retried this request
             return IncomingCall(sid, existing.queue.name if existing.queue else None, existing.routing_outcome)
@@ -109,23 +111,27 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
         to_number = try_e164(params.get("To"), region)
         queue = _pick_queue(session, to_number)
         customer = identify_caller(session, from_number)
+        is_open = queue is not None and queue_rules(queue).is_open(now)
+        preferred = _preferred_agents(session, customer) if queue is not None else ()
         call = Call(
             sid=sid, leg=Leg.CUSTOMER.value, direction="inbound", from_number=from_number or "withheld",
             to_number=to_number or params.get("To", ""), customer_id=customer.id if customer else None,
             queue_id=queue.id if queue else None, status=params.get("CallStatus") or "ringing",
-            routing_state="waiting" if queue else "ended", created_at=now, tried_agent_ids=[],
+            routing_state=ARRIVING if is_open else "waiting" if queue else "ended", created_at=now,
+            tried_agent_ids=[], preferred_agent_ids=list(preferred),
         )
         session.add(call)
         session.flush()
         stored = None
-        if queue is not None:
-            arrived = engine.CallArrived(sid, queue.name, customer.value_tier if customer else None,
-                                         _preferred_agents(session, customer),
+        if queue is not None and not is_open:
+            arrived = engine.CallArrived(sid, queue.name, customer.value_tier if customer else None, preferred,
                                          lifetime_value(session, customer.id if customer else None))
             stored = decide_and_store(session, arrived, now, services.routing_config)
     log.info("incoming call %s from %s to queue %s", sid, masked(from_number), queue.name if queue else "-")
-    if stored is None:
+    if queue is None:
         return IncomingCall(sid, None)
+    if stored is None:
+        return IncomingCall(sid, queue.name, route_later=True)
     carry_out(services, stored, answering=sid)
     divert = next((c for c in stored.commands if isinstance(c, engine.DivertCall) and c.sid == sid), None)
     if divert is None:

@@ -159,24 +159,38 @@ def load_state(session: Session, now: datetime, config: engine.RoutingConfig) ->
 def decide_and_store(session: Session, event: engine.Event, now: datetime,
                      config: engine.RoutingConfig) -> StoredDecision:
     """Run one event through the engine inside the caller's transaction and persist the result."""
+    return decide_and_store_many(session, [event], now, config)
+
+
+def decide_and_store_many(session: Session, events: list[engine.Event], now: datetime,
+                          config: engine.RoutingConfig) -> StoredDecision:
+    """Run events one after the other through the engine, then persist the end state once.
+
+    One lock, one load and one write for the whole batch: this is what lets arrivals keep up with a burst
+    (hub.arrivals). An event the engine refuses raises, and nothing of the batch is stored.
+    """
     lock_routing(session)
     before = load_state(session, now, config)
-    decision = engine.decide(before, event, now)
-    changed_agents = _store_agents(session, before, decision.state, now)
-    changed_calls = _store_calls(session, before, decision.state, decision.commands)
-    _store_round_robin(session, before, decision.state)
-    for command in decision.commands:
+    state, commands = before, []
+    for event in events:
+        decision = engine.decide(state, event, now)
+        state = decision.state
+        commands.extend(decision.commands)
+    changed_agents = _store_agents(session, before, state, now)
+    changed_calls = _store_calls(session, before, state, commands)
+    _store_round_robin(session, before, state)
+    for command in commands:
         if isinstance(command, engine.RecordTrace):
             trace = command.trace
             session.add(RoutingTrace(call_sid=trace.sid, at=trace.at, outcome=trace.outcome, rule=trace.rule[:300],
                                      chosen_agent_id=trace.chosen, data=trace.as_dict()))
     # an agent's console shows their call, so a change to the call is a change for its agent
     for sid in changed_calls:
-        for state in (before, decision.state):
-            call = state.calls.get(sid)
+        for each in (before, state):
+            call = each.calls.get(sid)
             if call is not None and call.agent_id is not None:
                 changed_agents.add(call.agent_id)
-    return StoredDecision(decision.commands, changed_agents, changed_calls)
+    return StoredDecision(commands, changed_agents, changed_calls)
 
 
 def _store_agents(session: Session, before: engine.RoutingState, after: engine.RoutingState, now: datetime) -> set[int]:

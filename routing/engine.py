@@ -46,6 +46,7 @@ class CallArrived:
     priority_tier: str | None = None
     preferred: tuple[int, ...] = ()
     lifetime_value: float | None = None  # the customer's expected lifetime value (CRM), for a head start
+    arrived_at: datetime | None = None  # when the caller reached us, if earlier than the decision (default: now)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def _call_arrived(state: RoutingState, event: CallArrived, now: datetime, comman
     existing = state.calls.get(event.sid)
     if existing is not None and (existing.state is not CallState.WAITING or existing.tried):
         return state  # the carrier retried the incoming webhook after routing had started
-    call = existing or Call(sid=event.sid, queue=event.queue, arrived_at=now)
+    call = existing or Call(sid=event.sid, queue=event.queue, arrived_at=event.arrived_at or now)
     priority = state.config.head_start(event.priority_tier, event.lifetime_value)
     call = replace(call, priority=priority, preferred=event.preferred)
     state = state.with_call(call)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from hub.admin import add_agent, add_queue
 from hub.app import create_app
 from hub.db import transaction
+from hub.services import utcnow
 from hub.models import Agent, Call, CallEvent, Customer, CustomerPhone, TimelineEntry
 from tests.conftest import ACCOUNT_SID, make_settings, new_sid, sign
 
@@ -34,7 +35,9 @@ def hub(database_url, redis_client):
 def post(app, path: str, params: dict[str, str], *, signature: str | None = None, headers=None):
     url = app.extensions["switchboard"].settings.public_url + path
     sig = sign(url, params) if signature is None else signature
-    return app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})})
+    response = app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})})
+    response.close()  # as a WSGI server does once the answer is sent: runs what waits for it (hub.arrivals)
+    return response
 
 
 def voice_params(sid: str, from_: str = "+12125550001", status: str = "ringing") -> dict[str, str]:
@@ -166,6 +169,67 @@ def test_an_incoming_call_is_offered_to_an_available_agent_and_timed(hub, redis_
     assert len(scheduled) == 1
     # RQ keeps whole seconds; the timer is rounded up so an offer never expires before its time
     assert call.offer_expires_at.timestamp() <= scheduled[0][1] < call.offer_expires_at.timestamp() + 1
+
+
+def _available_agent(services) -> int:
+    from hub.agent_flows import change_presence
+
+    with transaction(services.sessions) as session:
+        add_agent(session, "ana", "Ana", "password1", skills={"support": 2})
+        agent_id = session.scalar(select(Agent.id).where(Agent.login == "ana"))
+    change_presence(services, agent_id, "available")
+    return agent_id
+
+
+def _unsent_incoming(app, sid: str):
+    """An incoming webhook whose answer the server has not finished sending (nothing waiting on it ran)."""
+    path = "/webhooks/voice/incoming"
+    params = voice_params(sid)
+    url = app.extensions["switchboard"].settings.public_url + path
+    return app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sign(url, params)})
+
+
+def test_the_twiml_goes_out_before_routing_and_a_burst_is_routed_in_one_batch(hub):
+    services = hub.extensions["switchboard"]
+    agent_id = _available_agent(services)
+    first, second = new_sid(), new_sid()
+    answers = [_unsent_incoming(hub, first), _unsent_incoming(hub, second)]
+    assert all(a.status_code == 200 and b"<Conference" in a.data for a in answers)
+    assert {the_call(hub, sid).routing_state for sid in (first, second)} == {"arriving"}
+    with transaction(services.sessions) as session:
+        assert session.scalar(select(Agent.work).where(Agent.id == agent_id)) == "idle"
+    answers[1].close()  # one sent answer routes every call still arriving, oldest first
+    assert (the_call(hub, first).routing_state, the_call(hub, first).agent_id) == ("offered", agent_id)
+    assert the_call(hub, second).routing_state == "waiting"
+    answers[0].close()  # nothing left to route: changes nothing
+    assert the_call(hub, second).routing_state == "waiting"
+
+
+def test_the_sweeper_puts_in_line_a_call_whose_web_process_died_before_routing_it(hub):
+    from hub.sweeper import sweep
+
+    services = hub.extensions["switchboard"]
+    agent_id = _available_agent(services)
+    sid = new_sid()
+    _unsent_incoming(hub, sid)  # the process dies here: the answer went out, the routing never ran
+    assert sweep(services) == [] and the_call(hub, sid).routing_state == "arriving"  # too young to be stuck
+    services.clock = lambda: utcnow() + timedelta(seconds=10)
+    assert sweep(services) == ["1 incoming call(s) recorded but never put in line"]
+    call = the_call(hub, sid)
+    assert (call.routing_state, call.agent_id) == ("offered", agent_id)
+
+
+def test_a_caller_who_hangs_up_before_routing_is_never_offered(hub):
+    services = hub.extensions["switchboard"]
+    agent_id = _available_agent(services)
+    sid = new_sid()
+    answer = _unsent_incoming(hub, sid)
+    post(hub, "/webhooks/voice/status", status_params(sid, "completed", 1, CallDuration="1"))
+    answer.close()
+    call = the_call(hub, sid)
+    assert call.routing_state == "ended" and call.agent_id is None
+    with transaction(services.sessions) as session:
+        assert session.scalar(select(Agent.work).where(Agent.id == agent_id)) == "idle"
 
 
 def test_a_closed_queue_answers_with_voicemail_and_books_it(hub):

@@ -1,11 +1,16 @@
 """Twilio's voice webhooks. Each one checks the signature, turns the form into a flow call, renders TwiML."""
 from __future__ import annotations
 
+import logging
+from functools import partial
+
 from flask import Blueprint, Response, abort, current_app, request
 
-from hub import call_flows
+from hub import arrivals, call_flows
 from webhooks import twiml
 from webhooks.signature import signed_by_twilio
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/voice")
 
@@ -48,7 +53,7 @@ def incoming():
         return _xml(twiml.voicemail(_url(f"/webhooks/voice/voicemail/recorded?call={result.call_sid}")))
     if result.diverted == "callback":
         return _xml(twiml.callback_offer(_choice_url(result.call_sid, result.closed), result.closed))
-    return _xml(
+    response = _xml(
         twiml.wait_for_agent(
             result.queue_name,
             result.call_sid,
@@ -56,6 +61,16 @@ def incoming():
             conference_url=_url("/webhooks/voice/conference"),
         )
     )
+    if result.route_later:  # the server calls this once the TwiML is sent: the caller hears it first
+        response.call_on_close(partial(_route_arrivals, _services()))
+    return response
+
+
+def _route_arrivals(services) -> None:
+    try:
+        arrivals.route_arrivals(services)
+    except Exception:  # noqa: BLE001 - the answer is out; the sweeper routes what is left
+        log.exception("routing arrivals after an incoming call failed; the sweeper will retry")
 
 
 @bp.post("/hold")
