@@ -13,18 +13,18 @@ from email.utils import parsedate_to_datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from campaigns.call_flows import agent_joined as campaign_agent_joined
 from campaigns.call_flows import leg_ended as campaign_leg_ended
 from campaigns.call_flows import link_status as campaign_link_status
-from hub.customers import add_entry, identify_caller
+from hub.customers import Caller, add_entry, identify_caller_briefly
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
 from hub.arrivals import ARRIVING
-from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, queue_rules
+from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, queue_is_open
 from hub.transfers import end_with_customer, resume_after_transfer
 from hub.services import Services
 from routing import engine
@@ -72,14 +72,16 @@ def _int(raw: str | None) -> int | None:
 
 
 def _pick_queue(session: Session, to_number: str | None) -> Queue | None:
+    # lazyload: the incoming webhook needs the queue's name and hours; its skills load only if asked for
+    query = select(Queue).options(lazyload(Queue.skills))
     if to_number:
-        queue = session.scalar(select(Queue).where(Queue.phone_number == to_number))
+        queue = session.scalar(query.where(Queue.phone_number == to_number))
         if queue is not None:
             return queue
-    return session.scalar(select(Queue).order_by(Queue.id))
+    return session.scalar(query.order_by(Queue.id))
 
 
-def _preferred_agents(session: Session, customer) -> tuple[int, ...]:
+def _preferred_agents(session: Session, customer: Caller | None) -> tuple[int, ...]:
     """The customer's owner, then the last agent who talked to them."""
     if customer is None:
         return ()
@@ -104,14 +106,15 @@ def receive_incoming_call(services: Services, params: Mapping[str, str]) -> Inco
     with transaction(services.sessions) as session:
         # No routing lock for an open queue: the rows written here (the caller's customer and this new call,
         # still "arriving") are ones no lock holder reads or waits for.
-        existing = session.scalar(select(Call).where(Call.sid == sid))
+        existing = session.execute(select(Queue.name, Call.routing_outcome).select_from(Call)
+                                   .outerjoin(Queue, Call.queue_id == Queue.id).where(Call.sid == sid)).first()
         if existing is not None:  # the carrier retried this request
-            return IncomingCall(sid, existing.queue.name if existing.queue else None, existing.routing_outcome)
+            return IncomingCall(sid, existing.name, existing.routing_outcome)
         from_number = try_e164(params.get("From"), region)
         to_number = try_e164(params.get("To"), region)
         queue = _pick_queue(session, to_number)
-        customer = identify_caller(session, from_number)
-        is_open = queue is not None and queue_rules(queue).is_open(now)
+        customer = identify_caller_briefly(session, from_number)
+        is_open = queue is not None and queue_is_open(queue, now)
         preferred = _preferred_agents(session, customer) if queue is not None else ()
         call = Call(
             sid=sid, leg=Leg.CUSTOMER.value, direction="inbound", from_number=from_number or "withheld",

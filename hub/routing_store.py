@@ -57,6 +57,12 @@ def _hours(data: dict | None) -> BusinessHours | None:
     return BusinessHours(data["timezone"], days)
 
 
+def queue_is_open(q: QueueRow, now: datetime) -> bool:
+    """The engine's own test (QueueRules.is_open) on a stored queue, without building all its rules."""
+    hours = _hours(q.hours)
+    return hours is None or hours.is_open(now)
+
+
 def queue_rules(q: QueueRow) -> engine.QueueRules:
     """Translate a queue's stored settings into the engine's rules."""
     return engine.QueueRules(
