@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import request
@@ -278,11 +279,8 @@ class SupervisorNamespace(_Guarded):
 
     def on_log_out_agent(self, data):
         """Take an agent off the phones (offline) and close their consoles; they may log in again."""
-        def log_out() -> None:
-            agent_id = _whole(data, "agent_id")
-            agent_flows.change_presence(self.services, agent_id, "offline")
-            cut_consoles(self.services, self.socketio, agent_id)
-        return _result(log_out)
+        close_consoles = partial(cut_consoles, self.services, self.socketio)
+        return _result(lambda: agent_flows.log_out(self.services, _whole(data, "agent_id"), close_consoles))
 
     def on_campaign_action(self, data):
         """Start, pause, resume or stop a campaign."""

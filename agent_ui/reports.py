@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from agent_ui.node_scripts import send_node_script
 from campaigns.export import neutralise
 from crm import insights
 from hub import metrics
@@ -20,8 +20,6 @@ from hub.db import transaction
 
 bp = Blueprint("reports", __name__, template_folder="templates")
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHART_JS_DIR = os.path.join(PROJECT_ROOT, "node_modules", "chart.js", "dist")
 SECTION_TITLES = (("days", "By day"), ("queues", "By queue"), ("agents", "By agent"), ("campaigns", "By campaign"),
                   ("months", "Customers by month"), ("tiers", "Revenue by tier"))
 SECTION_NOTES = {
@@ -102,4 +100,4 @@ def reports_csv(section: str):
 
 @bp.get("/assets/chart.umd.min.js")
 def chart_js():
-    return send_from_directory(CHART_JS_DIR, "chart.umd.min.js", mimetype="text/javascript")
+    return send_node_script("chart.js/dist", "chart.umd.min.js")

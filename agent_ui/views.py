@@ -1,21 +1,21 @@
 """Pages: login, the agent console and the supervisor wallboard (first cut)."""
 from __future__ import annotations
 
-import os
+from contextlib import suppress
+from functools import partial
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
 from agent_ui.events import cut_consoles
+from agent_ui.node_scripts import send_node_script
 from hub import agent_flows
 from hub.auth import check_credentials, check_csrf, role_required
+from hub.errors import FlowError
 
 bp = Blueprint("agent_ui", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/ui")
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOCKETIO_CLIENT_DIR = os.path.join(PROJECT_ROOT, "node_modules", "socket.io-client", "dist")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -53,8 +53,9 @@ def logout():
     check_csrf()
     if current_user.is_authenticated:
         services = current_app.extensions["switchboard"]
-        agent_flows.log_out(services, current_user.id)
-        cut_consoles(services, current_app.extensions["switchboard.socketio"], current_user.id)
+        with suppress(FlowError):  # the flow logged it: the session ends whatever routing says
+            agent_flows.log_out(services, current_user.id,
+                                partial(cut_consoles, services, current_app.extensions["switchboard.socketio"]))
     logout_user()
     return redirect(url_for("agent_ui.login"))
 
@@ -73,4 +74,4 @@ def wallboard():
 
 @bp.get("/assets/socket.io.min.js")
 def socketio_client():
-    return send_from_directory(SOCKETIO_CLIENT_DIR, "socket.io.min.js", mimetype="text/javascript")
+    return send_node_script("socket.io-client/dist", "socket.io.min.js")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.openapi_parts import operation, path_param
+from hub.openapi_parts import CUSTOMER_ACCESS, operation, path_param
 
 
-def _op(*args, **kwargs) -> dict:
-    return operation(*args, note="Amounts are in the CRM's currency (see /crm/settings).", **kwargs)
+def _op(*args, note: str = "", **kwargs) -> dict:
+    return operation(*args, note=" ".join(filter(None, ("Amounts are in the CRM's currency (see /crm/settings).",
+                                                        note))), **kwargs)
 
 
 _path = path_param
@@ -44,14 +45,15 @@ def crm_paths() -> dict[str, Any]:
     key = _path("key", "string") | {"description": "the segment's id or name"}
     return {
         "/customers/{customer_id}/orders": {
-            "get": _op("A customer's orders, newest first", "agent", [cid, *_PAGE], errors=("404",)),
+            "get": _op("A customer's orders, newest first", "agent", [cid, *_PAGE], errors=("404",),
+                       note=CUSTOMER_ACCESS),
             "post": _op("Add an order (201); the same order_id again returns the stored order (200), a different "
                         "order under that id is a conflict (409). The customer's tier and stage are recomputed",
                         "agent", [cid], body=_ORDER, ok="201", errors=("400", "404", "409")),
         },
         "/customers/{customer_id}/value": {"get": _op(
             "A customer's tier, stage, RFM scores, lifetime value, P(alive), churn flag, value to date, and their "
-            "tier and stage history", "agent", [cid], errors=("404",))},
+            "tier and stage history", "agent", [cid], errors=("404",), note=CUSTOMER_ACCESS)},
         "/customers/{customer_id}/advocate": {"post": _op(
             "Mark or unmark a customer as an advocate (e.g. they referred someone); their stage is recomputed",
             "supervisor", [cid], body={"type": "object", "required": ["advocate"],

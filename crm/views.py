@@ -1,5 +1,6 @@
 """The CRM's REST API under /api/v1: orders (one, or a CSV of purchase history), a customer's value and its
 history, recomputes and their runs, CRM settings, and segments (live counts, CSV export, seeding a campaign).
+An agent reads the orders and value only of the customer of the work they hold (hub.customer_access).
 
 Same auth, errors and CSRF rule as campaigns/views.py: writes made with a session cookie need the
 X-CSRF-Token header; bearer-token requests are exempt.
@@ -14,16 +15,15 @@ from sqlalchemy import select
 
 from crm import tasks
 from crm.config import current_settings, settings_dict, update_settings
-from crm.models import CustomerValue, ModelRun, OrderSource, Segment, StageChange, TierChange
+from crm.customer_value import value_dict, value_with_history
+from crm.models import CustomerValue, ModelRun, OrderSource, Segment
 from crm.orders import add_order, import_orders, list_orders, order_dict, text_lines
 from crm.recompute import mark_advocate
 from crm.segments import (count_segment, export_segment, find_segment, save_segment, seed_campaign,
                           segment_dict, validate_criteria)
 from hub.auth import role_required
 from hub.db import transaction
-from hub.json_api import install, json_body, page
-from hub.errors import FlowError
-from hub.models import Customer
+from hub.json_api import install, json_body, page, readable_customer
 
 bp = Blueprint("crm_api", __name__, url_prefix="/api/v1")
 
@@ -57,6 +57,7 @@ def order_add(customer_id: int):
 def orders(customer_id: int):
     limit, offset = _page()
     with transaction(_services().sessions) as db:
+        readable_customer(db, customer_id)
         total, rows = list_orders(db, customer_id, limit, offset)
         return jsonify(total=total, limit=limit, offset=offset, orders=[order_dict(o) for o in rows])
 
@@ -84,54 +85,11 @@ def orders_import():
 # ---------------------------------------------------------------- a customer's value
 
 
-def _money(cents):
-    return None if cents is None else round(cents / 100, 2)
-
-
-def value_dict(customer: Customer, value: CustomerValue | None) -> dict:
-    """A customer's tier, stage and computed figures (amounts in the CRM's currency)."""
-    v = value
-    return {
-        "customer_id": customer.id, "tier": customer.value_tier, "stage": customer.lifecycle_stage,
-        "orders": v.orders if v else 0, "purchase_days": v.purchase_days if v else 0,
-        "first_purchase_at": v.first_purchase_at.isoformat() if v and v.first_purchase_at else None,
-        "last_purchase_at": v.last_purchase_at.isoformat() if v and v.last_purchase_at else None,
-        "revenue": _money(v.revenue_cents) if v else 0.0, "revenue_12m": _money(v.revenue_12m_cents) if v else 0.0,
-        "average_order": _money(v.average_order_cents) if v else 0.0,
-        "rfm": {"recency": v.recency_score, "frequency": v.frequency_score, "monetary": v.monetary_score}
-        if v else None,
-        "expected_purchases": v.expected_purchases if v else None, "p_alive": v.p_alive if v else None,
-        "lifetime_value": _money(v.clv_cents) if v else None, "churn_risk": v.churn_risk if v else False,
-        "churn_reason": v.churn_reason if v else None, "talk_minutes": v.talk_minutes if v else 0,
-        "cost_to_serve": _money(v.cost_to_serve_cents) if v else 0.0,
-        "value_to_date": _money(v.value_to_date_cents) if v else 0.0, "advocate": v.advocate if v else False,
-        "computed_at": v.computed_at.isoformat() if v and v.computed_at else None,
-    }
-
-
-def _customer_or_404(db, customer_id: int) -> Customer:
-    customer = db.get(Customer, customer_id)
-    if customer is None:
-        abort(404, description=f"no customer {customer_id}")
-    return customer
-
-
 @bp.get("/customers/<int:customer_id>/value")
 @role_required("agent", api=True)
 def customer_value(customer_id: int):
     with transaction(_services().sessions) as db:
-        customer = _customer_or_404(db, customer_id)
-        body = value_dict(customer, db.get(CustomerValue, customer_id))
-        body["currency"] = current_settings(db).currency
-        body["tier_history"] = [
-            {"at": t.changed_at.isoformat(), "from": t.from_tier, "to": t.to_tier, "reason": t.reason}
-            for t in db.scalars(select(TierChange).where(TierChange.customer_id == customer_id)
-                                .order_by(TierChange.changed_at.desc(), TierChange.id.desc()).limit(100))]
-        body["stage_history"] = [
-            {"at": s.changed_at.isoformat(), "from": s.from_stage, "to": s.to_stage, "reason": s.reason}
-            for s in db.scalars(select(StageChange).where(StageChange.customer_id == customer_id)
-                                .order_by(StageChange.changed_at.desc(), StageChange.id.desc()).limit(100))]
-        return jsonify(body)
+        return jsonify(value_with_history(db, readable_customer(db, customer_id)))
 
 
 @bp.post("/customers/<int:customer_id>/advocate")
@@ -143,7 +101,7 @@ def customer_advocate(customer_id: int):
     services = _services()
     with transaction(services.sessions) as db:
         mark_advocate(db, customer_id, body["advocate"], services.clock())
-        return jsonify(value_dict(_customer_or_404(db, customer_id), db.get(CustomerValue, customer_id)))
+        return jsonify(value_dict(readable_customer(db, customer_id), db.get(CustomerValue, customer_id)))
 
 
 # ---------------------------------------------------------------- recompute and settings

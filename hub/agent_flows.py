@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -155,12 +156,21 @@ def log_off_if_gone(services: Services, agent_id: int) -> bool:
     return True
 
 
-def log_out(services: Services, agent_id: int) -> None:
-    """An agent logged out: no more calls for them (a call in progress finishes first)."""
+def log_out(services: Services, agent_id: int, close_consoles: Callable[[int], None]) -> None:
+    """Log an agent out, at their own request or a supervisor's: no more calls for them (a call in progress
+    finishes first) and `close_consoles(agent_id)` (the web edge's: it reaches every web process) closes their
+    open consoles. They may log in again.
+
+    Raises:
+        FlowError: they could not be set offline (no such agent); their consoles are closed all the same.
+    """
     try:
         change_presence(services, agent_id, "offline")
     except FlowError:
         log.warning("could not set agent %s offline at logout", agent_id)
+        raise
+    finally:
+        close_consoles(agent_id)
 
 
 def dial_preview(services: Services, agent_id: int, lead_id: int) -> None:

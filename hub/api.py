@@ -1,4 +1,5 @@
-"""The REST API under /api/v1, described by /api/v1/openapi.json. Session or bearer-token auth, with roles."""
+"""The REST API under /api/v1, described by /api/v1/openapi.json. Session or bearer-token auth, with roles; an
+agent reads only the customer of the work they hold (hub.customer_access)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -9,7 +10,8 @@ from werkzeug.exceptions import HTTPException
 from hub.auth import check_credentials, issue_token, role_required
 from hub.customers import customer_dict, entry_dict, find_by_number, timeline
 from hub.db import transaction
-from hub.models import Call, Customer, RoutingTrace
+from hub.json_api import check_searching_allowed, readable_customer
+from hub.models import Call, RoutingTrace
 from hub.openapi import openapi_document
 from hub.phone import InvalidNumber, to_e164
 from hub.snapshots import board
@@ -51,22 +53,16 @@ def customers_by_phone():
     except InvalidNumber as exc:
         abort(400, description=f"phone: {exc}")
     with transaction(_services().sessions) as session:
+        check_searching_allowed(session)  # an agent looks a number up to identify the caller of their call
         customer = find_by_number(session, number)
         return jsonify(customers=[customer_dict(customer)] if customer else [])
-
-
-def _customer_or_404(session, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        abort(404, description=f"no customer {customer_id}")
-    return customer
 
 
 @bp.get("/customers/<int:customer_id>")
 @role_required("agent", api=True)
 def customer(customer_id: int):
     with transaction(_services().sessions) as session:
-        return jsonify(customer_dict(_customer_or_404(session, customer_id)))
+        return jsonify(customer_dict(readable_customer(session, customer_id)))
 
 
 @bp.get("/customers/<int:customer_id>/timeline")
@@ -74,7 +70,7 @@ def customer(customer_id: int):
 def customer_timeline(customer_id: int):
     limit = min(max(request.args.get("limit", 50, type=int), 1), 500)
     with transaction(_services().sessions) as session:
-        _customer_or_404(session, customer_id)
+        readable_customer(session, customer_id)
         return jsonify(entries=[entry_dict(e) for e in timeline(session, customer_id, limit)])
 
 

@@ -5,14 +5,15 @@ from typing import Any
 
 from campaigns.openapi import campaign_paths
 from crm.openapi import crm_paths
+from hub.openapi_parts import CUSTOMER_ACCESS
 
 
 def _op(summary: str, role: str | None, params: list[dict] | None = None, body: dict | None = None,
-        ok: str = "OK") -> dict[str, Any]:
+        ok: str = "OK", note: str = "") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": ok}}}
     if role:
         op["security"] = [{"session": []}, {"bearer": []}]
-        op["description"] = f"Requires the {role} role or higher."
+        op["description"] = f"Requires the {role} role or higher." + (f" {note}" if note else "")
         op["responses"].update({"401": {"$ref": "#/components/responses/Error"},
                                 "403": {"$ref": "#/components/responses/Error"}})
     if params:
@@ -48,11 +49,15 @@ def openapi_document() -> dict[str, Any]:
                       "properties": {"login": {"type": "string"}, "password": {"type": "string"}}})},
             "/customers": {"get": _op("Find the customer who owns a phone number", "agent", [
                 {"name": "phone", "in": "query", "required": True, "schema": {"type": "string"},
-                 "description": "Any format; read in the hub's default region."}])},
-            "/customers/{customer_id}": {"get": _op("Read a customer", "agent", [_path_id("customer_id")])},
+                 "description": "Any format; read in the hub's default region."}],
+                note="An agent may look a number up only while they hold a call (offered, talking or wrapping "
+                     "up), to identify its caller: a 403 otherwise.")},
+            "/customers/{customer_id}": {"get": _op("Read a customer", "agent", [_path_id("customer_id")],
+                                                    note=CUSTOMER_ACCESS)},
             "/customers/{customer_id}/timeline": {"get": _op(
                 "A customer's timeline, newest first", "agent",
-                [_path_id("customer_id"), {"name": "limit", "in": "query", "schema": {"type": "integer"}}])},
+                [_path_id("customer_id"), {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                note=CUSTOMER_ACCESS)},
             "/agents": {"get": _op("Agents and their states", "supervisor")},
             "/queues": {"get": _op("Queues with waiting calls, staffing and today's service level", "agent")},
             "/calls/{sid}": {"get": _op("One call leg", "agent", [_path_id("sid", "string")])},

@@ -4,6 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 ERROR = {"$ref": "#/components/responses/Error"}
+# the rule of hub.customer_access, for the operations that read one customer's data
+CUSTOMER_ACCESS = ("An agent reads only the customer of the work they hold (the call they are offered, talking on or "
+                   "wrapping up, or the campaign lead they preview): any other customer is a 403, whether or not it "
+                   "exists. Supervisors and admins read every customer.")
 
 
 def operation(summary: str, role: str, params: list[dict] | None = None, body: dict | None = None, *,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.call_controls import Actor
+from hub.customer_access import check_may_search, holds_a_call
 from hub.customers import customer_dict, merge_unknown_caller, name_unknown_caller, search_customers
 from hub.db import transaction
 from hub.effects import push
@@ -28,7 +29,7 @@ def _callers_call(session: Session, actor: Actor, call_sid: str) -> Call:
         raise FlowError("there is no such call", 404)
     if not actor.supervisor:
         agent = session.get(Agent, actor.id)
-        if agent is None or agent.call_sid != call_sid or agent.work not in ("offered", "on_call", "wrap_up"):
+        if not holds_a_call(agent) or agent.call_sid != call_sid:
             raise FlowError("you can only change the caller of your own current call", 403)
     if call.customer is None:
         raise FlowError("the caller withheld their number: there is nobody to name or merge", 400)
@@ -45,13 +46,10 @@ def _agents_showing(session: Session, customer_ids: set[int]) -> set[int]:
 def find_customers(services: Services, actor: Actor, query: str) -> list[dict[str, Any]]:
     """Customers matching a name, an email or a number, for the unknown caller's screen pop.
 
-    An agent sees customer data only for the work in hand: they may search while they hold a call (offered,
-    talking or wrapping up), to identify its caller; a supervisor may search at any time."""
+    An agent sees customer data only for the work in hand (hub.customer_access): they may search while they
+    hold a call (offered, talking or wrapping up), to identify its caller; a supervisor may search at any time."""
     with transaction(services.sessions) as session:
-        if not actor.supervisor:
-            agent = session.get(Agent, actor.id)
-            if agent is None or agent.call_sid is None or agent.work not in ("offered", "on_call", "wrap_up"):
-                raise FlowError("you can search customers only to identify the caller of your current call", 403)
+        check_may_search(session, actor)
         return [customer_dict(c) for c in search_customers(session, query, services.settings.default_region)]
 
 

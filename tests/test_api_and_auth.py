@@ -12,6 +12,7 @@ from hub.columns import utcnow
 from hub.db import transaction
 from hub.models import Customer, CustomerPhone
 from tests.conftest import make_settings
+from tests.offers import offer_call
 
 
 @pytest.fixture
@@ -48,6 +49,7 @@ def test_a_wrong_password_gets_no_token(app):
 def test_an_agent_finds_a_customer_by_number_in_any_format_and_reads_the_timeline(app):
     client = app.test_client()
     auth = {"Authorization": "Bearer " + token_for(client, "ana", "password1")}
+    offer_call(app, "ana", "+12125550001")  # an agent looks customers up for the call in hand
     found = client.get("/api/v1/customers?phone=(212) 555-0001", headers=auth).get_json()["customers"]
     assert [c["name"] for c in found] == ["Grace Hopper"] and found[0]["tier"] == "gold"
     entries = client.get(f"/api/v1/customers/{found[0]['id']}/timeline", headers=auth).get_json()["entries"]

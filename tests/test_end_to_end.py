@@ -7,6 +7,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from hub.admin import add_agent
 from hub.db import transaction
 from hub.models import Call, CallEvent
 from tests.stack import QUEUE_NUMBER, Stack
@@ -46,8 +47,14 @@ def test_an_inbound_call_reaches_the_agent_and_lands_on_the_customer_timeline(st
     assert call.status == "completed" and call.disposition == "resolved" and call.duration_s >= 2
     token = requests.post(f"{stack.url()}/api/v1/auth/token", json={"login": "ana", "password": "password1"},
                           timeout=10).json()["token"]
-    timeline = requests.get(f"{stack.url()}/api/v1/customers/{call.customer_id}/timeline",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["entries"]
+    with transaction(stack.sessions) as session:
+        add_agent(session, "sue", "Sue", "password1", "supervisor")
+    sue = requests.post(f"{stack.url()}/api/v1/auth/token", json={"login": "sue", "password": "password1"},
+                        timeout=10).json()["token"]
+    timeline_url = f"{stack.url()}/api/v1/customers/{call.customer_id}/timeline"
+    # ana's work with Grace is done, so is her access to Grace's data; a supervisor reads it
+    assert requests.get(timeline_url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 403
+    timeline = requests.get(timeline_url, headers={"Authorization": f"Bearer {sue}"}, timeout=10).json()["entries"]
     trace = requests.get(f"{stack.url()}/api/v1/calls/{sid}/trace", headers={"Authorization": f"Bearer {token}"},
                          timeout=10).json()["decisions"]
     assert [d["outcome"] for d in trace] == ["offered"]

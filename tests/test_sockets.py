@@ -102,3 +102,38 @@ def test_an_agent_whose_console_closes_is_logged_off_after_the_grace_period_and_
         assert presence_of("ben") == "available"
     finally:
         stack.stop()
+
+
+def test_an_agent_who_logs_out_goes_offline_and_their_consoles_close_on_every_web_process(
+        processes, sqlite_url, redis_client):
+    import re
+
+    from hub.models import Agent
+    from tests.conftest import wait_until
+
+    stack = Stack(processes, sqlite_url, web_count=2)
+    try:
+        stack.seed([("ana", {"support": 1})])
+        stack.start()
+        consoles = [stack.agent("ana", index=0), stack.agent("ana", index=1)]  # two tabs, two web processes
+        assert consoles[1].call("set_presence", {"presence": "available"}) == {"ok": True}
+        browser = requests.Session()  # the page's session cookie, on the first web process
+        login_page = browser.get(f"{stack.url(0)}/login", timeout=10).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        browser.post(f"{stack.url(0)}/login", data={"login": "ana", "password": PASSWORD, "csrf_token": csrf},
+                     timeout=10)
+        page = browser.get(f"{stack.url(0)}/agent", timeout=10).text
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+        assert browser.post(f"{stack.url(0)}/logout", data={"csrf_token": csrf}, timeout=10).url.endswith("/login")
+        wait_until(lambda: not any(c.sio.connected for c in consoles), seconds=10, message="both consoles closed")
+        with transaction(stack.sessions) as session:
+            assert session.query(Agent).filter_by(login="ana").one().presence == "offline"
+        assert browser.get(f"{stack.url(0)}/agent", timeout=10, allow_redirects=False).status_code == 302
+    finally:
+        stack.stop()
+
+
+def test_the_socketio_browser_client_is_served_by_the_hub(stack):
+    response = requests.get(f"{stack.url()}/assets/socket.io.min.js", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/javascript")
+    assert "Socket.IO v4" in response.text[:200]

@@ -60,6 +60,8 @@ def test_a_supervisor_changes_an_agents_state_and_logs_them_out(stack):
         assert state["agent"]["break_reason"] == "meeting"
         assert act("set_agent_presence", {"agent_id": "ana", "presence": "available"})["error"] == \
             "agent_id must be a whole number"
+        assert act("log_out_agent", {"agent_id": 9999}) == {"ok": False, "error": "agent 9999 is not known to routing"}
+        assert ana.sio.connected  # nobody else's console closed
         assert act("log_out_agent", {"agent_id": ana_id}) == {"ok": True}
         wait_until(lambda: not ana.sio.connected, seconds=10, message="ana's console closed")
         assert _agent(stack, "ana").presence == "offline"

@@ -19,6 +19,7 @@ from hub.app import create_app
 from hub.db import transaction
 from hub.models import Customer, CustomerPhone, TimelineEntry
 from tests.conftest import make_settings
+from tests.offers import offer_call
 
 SUPERVISOR = "supervisor"
 AGENT = "agent"
@@ -155,9 +156,12 @@ def test_every_crm_route_refuses_anonymous_callers_and_the_wrong_role_and_writes
             refused = call(client, method, url, ana, **_body(path, cid))
             assert refused.status_code == 403 and refused.get_json()["error"] == "Forbidden", (method, path)
     assert stored(app) == before  # no order, segment change, run, setting, lead or job from any refusal
-    for method, path, role in ROUTES:  # an agent may take orders and read a customer's value
-        if role == AGENT and method == "GET":
-            assert call(client, method, _fill(path, cid, seg), ana).status_code == 200, (method, path)
+    reads = [(method, path) for method, path, role in ROUTES if role == AGENT and method == "GET"]
+    for method, path in reads:  # an agent reads a customer's orders and value only for the work in hand...
+        assert call(client, method, _fill(path, cid, seg), ana).status_code == 403, (method, path)
+    offer_call(app, "ana", "+12125550101")  # ...such as Ada's call (tests/test_customer_access.py: the rule)
+    for method, path in reads:
+        assert call(client, method, _fill(path, cid, seg), ana).status_code == 200, (method, path)
     assert client.post(f"/api/v1/customers/{cid}/orders", json={"amount": "3"}, headers=ana).status_code == 201
 
 
@@ -206,6 +210,7 @@ def test_an_order_sent_twice_is_stored_once_and_another_order_under_its_id_is_a_
     other = add_customer(app, "Bo Diddley", "+12125550102")
     elsewhere = client.post(f"/api/v1/customers/{other}/orders", json=body, headers=ana)
     assert elsewhere.status_code == 409  # the same order id cannot belong to two customers
+    offer_call(app, "ana", "+12125550101")  # an agent lists the orders of the customer on their call
     listed = client.get(f"/api/v1/customers/{cid}/orders", headers=ana).get_json()
     assert listed["total"] == 1 and listed["orders"] == [order]
     assert len(queued(app)) == 1  # only the new order asked for a recompute
@@ -246,11 +251,13 @@ def test_a_bad_order_is_refused_with_a_clear_message_and_nothing_is_stored(app, 
 
 def test_orders_of_a_customer_who_does_not_exist_are_a_404(app):
     client = app.test_client()
-    ana = bearer(client, "ana", "password1")
+    ana, sue = bearer(client, "ana", "password1"), bearer(client, "sue", "password2")
     for response in (client.post("/api/v1/customers/999/orders", json={"amount": "5"}, headers=ana),
-                     client.get("/api/v1/customers/999/orders", headers=ana),
-                     client.get("/api/v1/customers/999/value", headers=ana)):
+                     client.get("/api/v1/customers/999/orders", headers=sue),
+                     client.get("/api/v1/customers/999/value", headers=sue)):
         assert response.status_code == 404 and response.get_json()["message"] == "no customer 999"
+    for path in ("/api/v1/customers/999/orders", "/api/v1/customers/999/value"):  # an agent learns nothing
+        assert client.get(path, headers=ana).status_code == 403  # of which customers exist
     assert stored(app)["orders"] == 0 and queued(app) == []
 
 
@@ -324,20 +331,20 @@ def test_a_customers_value_shows_tier_stage_and_history_and_an_advocate_mark_mov
     services = app.extensions["switchboard"]
     now = services.clock()
     ids = _history(app, now)
-    sue, ana = bearer(client, "sue", "password2"), bearer(client, "ana", "password1")
+    sue = bearer(client, "sue", "password2")
     enqueued = client.post("/api/v1/crm/recompute", headers=sue)
     assert enqueued.status_code == 202
     assert queued(app) == [("crm.tasks.recompute_all", [False])] and enqueued.get_json()["job"]
     recompute_all(services.sessions, now)  # what the worker runs (tests/crm/test_crm_worker.py runs it there)
     runs = client.get("/api/v1/crm/runs", headers=sue).get_json()["runs"]
     assert [(r["status"], r["customers"], r["buyers"], r["orders"]) for r in runs] == [("done", 4, 3, 9)]
-    value = client.get(f"/api/v1/customers/{ids[0]}/value", headers=ana).get_json()
+    value = client.get(f"/api/v1/customers/{ids[0]}/value", headers=sue).get_json()
     assert value["tier"] in ("gold", "silver") and value["stage"] == "repeat_buyer"
     assert value["orders"] == 3 and value["revenue"] == 1800.0 and value["currency"] == "USD"
     assert value["rfm"]["monetary"] == 5
     assert [h["to"] for h in value["stage_history"]] == ["repeat_buyer"]
     assert value["tier_history"][0]["reason"].endswith("over the last 12 months (daily recompute)")
-    prospect = client.get(f"/api/v1/customers/{ids[3]}/value", headers=ana).get_json()
+    prospect = client.get(f"/api/v1/customers/{ids[3]}/value", headers=sue).get_json()
     assert (prospect["tier"], prospect["stage"], prospect["orders"], prospect["lifetime_value"]) == \
         ("standard", "prospect", 0, None)
     for bad in ({}, {"advocate": "yes"}, {"advocate": 1}):
@@ -346,10 +353,10 @@ def test_a_customers_value_shows_tier_stage_and_history_and_an_advocate_mark_mov
     assert client.post("/api/v1/customers/999/advocate", json={"advocate": True}, headers=sue).status_code == 404
     marked = client.post(f"/api/v1/customers/{ids[0]}/advocate", json={"advocate": True}, headers=sue).get_json()
     assert marked["advocate"] is True and marked["stage"] == "advocate"
-    history = client.get(f"/api/v1/customers/{ids[0]}/value", headers=ana).get_json()["stage_history"]
+    history = client.get(f"/api/v1/customers/{ids[0]}/value", headers=sue).get_json()["stage_history"]
     assert history[0]["to"] == "advocate" and history[0]["reason"].endswith("(marked as an advocate)")
     recompute_all(services.sessions, now)
-    assert client.get(f"/api/v1/customers/{ids[0]}/value", headers=ana).get_json()["stage"] == "advocate"  # kept
+    assert client.get(f"/api/v1/customers/{ids[0]}/value", headers=sue).get_json()["stage"] == "advocate"  # kept
 
 
 # ---------------------------------------------------------------- segments

@@ -96,7 +96,7 @@ def test_a_full_recompute_and_an_orders_recompute_run_on_a_worker(hub, processes
             return (customer.value_tier, customer.lifecycle_stage) == ("gold", "first_time_buyer")
 
     wait_until(moved, seconds=60, message="the order's recompute to move its customer to gold")
-    value = client.get(f"/api/v1/customers/{prospect}/value", headers=ana).get_json()
+    value = client.get(f"/api/v1/customers/{prospect}/value", headers=sue).get_json()
     assert value["orders"] == 1 and value["revenue_12m"] == float(amount) and value["p_alive"] == 1.0
     assert value["lifetime_value"] > 0  # scored with the full run's models
     event = f"(order {order_id} of {amount} USD)"
