@@ -23,8 +23,8 @@ from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
 from hub.models import Call, CallEvent, Leg, Queue
 from hub.phone import masked, try_e164
-from hub.arrivals import ARRIVING
-from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, queue_is_open
+from hub.deferred_routing import ARRIVING, hang_up_can_wait
+from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, merge_decisions, queue_is_open
 from hub.transfers import end_with_customer, resume_after_transfer
 from hub.services import Services
 from routing import engine
@@ -43,7 +43,7 @@ class IncomingCall:
     queue_name: str | None
     diverted: str | None = None  # "voicemail" or "callback" (an offer to call back)
     closed: bool = False  # diverted because the queue is closed
-    route_later: bool = False  # in line once the answer is sent: hub.arrivals.route_arrivals
+    route_later: bool = False  # in line once the answer is sent: hub.deferred_routing
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _preferred_agents(session: Session, customer: Caller | None) -> tuple[int, .
 
 def receive_incoming_call(services: Services, params: Mapping[str, str]) -> IncomingCall:
     """Record a new inbound call and identify the caller; an open queue's call is put in line by
-    `hub.arrivals.route_arrivals` once the TwiML has gone out, a closed queue's is diverted here and now."""
+    `hub.deferred_routing` once the TwiML has gone out, a closed queue's is diverted here and now."""
     sid = params["CallSid"]
     region = services.settings.default_region
     now = services.clock()
@@ -151,12 +151,15 @@ def record_status(
     agent_id: int | None = None,
     leg_kind: str | None = None,
 ) -> str:
-    """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale' or 'unknown'."""
+    """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale' or 'unknown'.
+
+    A plain inbound caller's hang-up is stored here and routed after the answer (hub.deferred_routing)."""
     sid, status = params["CallSid"], params.get("CallStatus", "")
     now = services.clock()
     stored: StoredDecision | None = None
     with transaction(services.sessions) as session:
-        if status in FINAL_STATUSES:
+        deferred = status in FINAL_STATUSES and _hang_up_can_wait(session, sid)
+        if status in FINAL_STATUSES and not deferred:
             lock_routing(session)  # a final status routes: lock before touching rows, or processes deadlock
         call = session.scalar(select(Call).where(Call.sid == sid))
         if call is None and parent_sid and (agent_id is not None or leg_kind == Leg.CALLBACK.value):
@@ -180,10 +183,17 @@ def record_status(
         call.status = status
         call.last_sequence = event.sequence_number
         if status in FINAL_STATUSES:
-            stored = _leg_ended(session, call, params, event.occurred_at or now, now, services.routing_config)
+            stored = _leg_ended(session, call, params, event.occurred_at or now, now, services.routing_config,
+                                deferred=deferred)
     if stored is not None:
         carry_out(services, stored)
-    return "applied"
+    return "deferred" if deferred else "applied"
+
+
+def _hang_up_can_wait(session: Session, sid: str) -> bool:
+    row = session.execute(select(Call.leg, Call.campaign_id, Call.queue_id, Call.transfer_kind, Call.callback,
+                                 Call.routing_state).where(Call.sid == sid)).first()
+    return row is not None and hang_up_can_wait(*row)
 
 
 def record_campaign_status(services: Services, attempt_id: int, params: Mapping[str, str], *,
@@ -196,7 +206,7 @@ def record_campaign_status(services: Services, attempt_id: int, params: Mapping[
 
 
 def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime,
-               config: engine.RoutingConfig):
+               config: engine.RoutingConfig, deferred: bool = False):
     answered = call.connected_at is not None or (_int(params.get("CallDuration")) or 0) > 0
     call.ended_at = ended_at
     call.duration_s = _int(params.get("CallDuration")) or _int(params.get("Duration"))
@@ -215,9 +225,11 @@ def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at
         return campaign_leg_ended(session, call, ended_at, now, config)
     if call.queue_id is None:
         return None
-    stored = decide_and_store(session, engine.CallHungUp(call.sid), now, config)
     if call.customer_id is not None:
         _put_call_on_timeline(session, call)
+    if deferred:
+        return None  # hub.deferred_routing routes the hang-up and ends the caller's transfers
+    stored = decide_and_store(session, engine.CallHungUp(call.sid), now, config)
     return _with_transfers_ended(session, call, stored, ended_at, now, config)
 
 
@@ -225,11 +237,7 @@ def _with_transfers_ended(session: Session, root: Call, stored: StoredDecision |
                           now: datetime, config: engine.RoutingConfig) -> StoredDecision | None:
     """The customer is gone: so are the transfers still routing them (hub.transfers)."""
     decisions = ([stored] if stored is not None else []) + end_with_customer(session, root, ended_at, now, config)
-    if len(decisions) <= 1:
-        return decisions[0] if decisions else None
-    return StoredDecision([c for d in decisions for c in d.commands],
-                          set().union(*(d.changed_agents for d in decisions)),
-                          set().union(*(d.changed_calls for d in decisions)))
+    return merge_decisions(decisions)
 
 
 def _callback_leg_ended(session: Session, leg: Call, answered: bool, now: datetime, config: engine.RoutingConfig):

@@ -43,6 +43,15 @@ class StoredDecision:
     changed_calls: set[str]
 
 
+def merge_decisions(decisions: list[StoredDecision]) -> StoredDecision | None:
+    """Several decisions of one transaction as one, to carry out together (None: there were none)."""
+    if len(decisions) <= 1:
+        return decisions[0] if decisions else None
+    return StoredDecision([c for d in decisions for c in d.commands],
+                          set().union(*(d.changed_agents for d in decisions)),
+                          set().union(*(d.changed_calls for d in decisions)))
+
+
 def _diversion(action: str | None, queue: str | None) -> Diversion | None:
     if not action:
         return None

@@ -1,7 +1,7 @@
 """The sweeper: finds states that should not last and repairs them, against the database and the carrier.
 
-It puts in line an incoming call whose web process died before routing it, and repairs an offer past its
-timeout, an agent offered or on a call that is no longer live, a wrap-up past
+It routes an incoming call or a hang-up whose web process died before routing it (hub.deferred_routing),
+and repairs an offer past its timeout, an agent offered or on a call that is no longer live, a wrap-up past
 its end, a call in line whose leg the carrier says is over, and an agent whose consoles stopped sending
 heartbeats without closing (their web process died). Each repair goes through the routing
 engine like any other event, and is logged.
@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from hub.arrivals import route_arrivals
+from hub.deferred_routing import route_deferred
 from hub.consoles import expired_consoles, has_console
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out
@@ -72,9 +72,9 @@ def sweep(services: Services) -> list[str]:
             events.append((engine.PresenceChanged(agent_id, Presence.OFFLINE),
                            f"agent {agent_id}'s consoles stopped answering: logged off"))
     repairs = []
-    left = route_arrivals(services, older_than=GRACE)  # their web process died before routing them
+    left = route_deferred(services, older_than=GRACE)  # their web process died before routing them
     if left:
-        why = f"{left} incoming call(s) recorded but never put in line"
+        why = f"{left} incoming call(s) or hang-up(s) recorded but never routed"
         log.warning("sweeper repaired: %s", why)
         repairs.append(why)
     for callback_id in overdue:  # the database, not Redis, is the source of truth for a booked callback

@@ -36,7 +36,7 @@ def post(app, path: str, params: dict[str, str], *, signature: str | None = None
     url = app.extensions["switchboard"].settings.public_url + path
     sig = sign(url, params) if signature is None else signature
     response = app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})})
-    response.close()  # as a WSGI server does once the answer is sent: runs what waits for it (hub.arrivals)
+    response.close()  # as a WSGI server does once the answer is sent: runs what waits for it (hub.deferred_routing)
     return response
 
 
@@ -181,12 +181,14 @@ def _available_agent(services) -> int:
     return agent_id
 
 
-def _unsent_incoming(app, sid: str):
-    """An incoming webhook whose answer the server has not finished sending (nothing waiting on it ran)."""
-    path = "/webhooks/voice/incoming"
-    params = voice_params(sid)
+def _unsent(app, path: str, params: dict[str, str]):
+    """A webhook whose answer the server has not finished sending (nothing waiting on it ran)."""
     url = app.extensions["switchboard"].settings.public_url + path
     return app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sign(url, params)})
+
+
+def _unsent_incoming(app, sid: str):
+    return _unsent(app, "/webhooks/voice/incoming", voice_params(sid))
 
 
 def test_the_twiml_goes_out_before_routing_and_a_burst_is_routed_in_one_batch(hub):
@@ -214,9 +216,36 @@ def test_the_sweeper_puts_in_line_a_call_whose_web_process_died_before_routing_i
     _unsent_incoming(hub, sid)  # the process dies here: the answer went out, the routing never ran
     assert sweep(services) == [] and the_call(hub, sid).routing_state == "arriving"  # too young to be stuck
     services.clock = lambda: utcnow() + timedelta(seconds=10)
-    assert sweep(services) == ["1 incoming call(s) recorded but never put in line"]
+    assert sweep(services) == ["1 incoming call(s) or hang-up(s) recorded but never routed"]
     call = the_call(hub, sid)
     assert (call.routing_state, call.agent_id) == ("offered", agent_id)
+
+
+def test_a_hang_up_is_routed_after_its_answer_and_by_the_sweeper_if_that_never_ran(hub):
+    from hub.sweeper import sweep
+
+    services = hub.extensions["switchboard"]
+    agent_id = _available_agent(services)
+    offered, waiting = new_sid(), new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(offered))
+    post(hub, "/webhooks/voice/incoming", voice_params(waiting))
+    answer = _unsent(hub, "/webhooks/voice/status", status_params(offered, "completed", 1, CallDuration="9"))
+    assert answer.get_json() == {"outcome": "deferred"}
+    call = the_call(hub, offered)  # stored, not yet routed: the agent still holds the offer
+    assert (call.status, call.routing_state, call.agent_id) == ("completed", "offered", agent_id)
+    answer.close()
+    assert (the_call(hub, offered).routing_state, the_call(hub, offered).agent_id) == ("ended", None)
+    assert the_call(hub, waiting).routing_state == "offered"  # the freed agent is offered the next caller
+    # the next hang-up's process dies before routing it: the sweeper does, once it is old enough
+    hang_up = dict(status_params(waiting, "completed", 1, CallDuration="12"),
+                   Timestamp=format_datetime(utcnow(), usegmt=True))  # the sweeper's grace counts from the hang-up
+    _unsent(hub, "/webhooks/voice/status", hang_up)
+    assert sweep(services) == [] and the_call(hub, waiting).routing_state == "offered"
+    services.clock = lambda: utcnow() + timedelta(seconds=10)
+    assert sweep(services) == ["1 incoming call(s) or hang-up(s) recorded but never routed"]
+    assert the_call(hub, waiting).routing_state == "ended"
+    with transaction(services.sessions) as session:
+        assert session.scalar(select(Agent.work).where(Agent.id == agent_id)) == "idle"
 
 
 def test_a_caller_who_hangs_up_before_routing_is_never_offered(hub):

@@ -6,7 +6,7 @@ from functools import partial
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from hub import arrivals, call_flows
+from hub import call_flows, deferred_routing
 from webhooks import twiml
 from webhooks.signature import signed_by_twilio
 
@@ -61,16 +61,21 @@ def incoming():
             conference_url=_url("/webhooks/voice/conference"),
         )
     )
-    if result.route_later:  # the server calls this once the TwiML is sent: the caller hears it first
-        response.call_on_close(partial(_route_arrivals, _services()))
+    if result.route_later:
+        _route_after_answer(response)
     return response
 
 
-def _route_arrivals(services) -> None:
+def _route_after_answer(response: Response) -> None:
+    """Route what this webhook deferred once the server has sent the answer: the carrier hears it first."""
+    response.call_on_close(partial(_route_deferred, _services()))
+
+
+def _route_deferred(services) -> None:
     try:
-        arrivals.route_arrivals(services)
+        deferred_routing.route_deferred(services)
     except Exception:  # noqa: BLE001 - the answer is out; the sweeper routes what is left
-        log.exception("routing arrivals after an incoming call failed; the sweeper will retry")
+        log.exception("routing after a webhook's answer failed; the sweeper will retry")
 
 
 @bp.post("/hold")
@@ -108,7 +113,10 @@ def status():
         _services(), request.form, idempotency_token=request.headers.get("I-Twilio-Idempotency-Token"),
         parent_sid=call_sid, agent_id=agent_id, leg_kind=request.args.get("leg"),
     )
-    return {"outcome": outcome}
+    response = current_app.make_response({"outcome": outcome})
+    if outcome == "deferred":
+        _route_after_answer(response)
+    return response
 
 
 @bp.post("/conference")

@@ -1,0 +1,116 @@
+"""Routing what the carrier's webhooks recorded, once their answers have gone out.
+
+An incoming call and a caller's hang-up need the routing lock and the whole routing state, which would put
+every webhook's answer behind every other decision. So those two webhooks only record what happened:
+
+- an incoming call to an open queue is stored "arriving" (not yet seen by the engine), and its TwiML goes
+  out at once;
+- a plain inbound caller's final status (not a transfer, a campaign call or a caller waiting for a callback)
+  is stored on the call, which stays in its routing state until routing sees the hang-up.
+
+`route_deferred` then runs every such call through the engine as one batch: one lock, one load of the state
+and one write however many came in meanwhile. The web process calls it once an answer is sent
+(webhooks.views), and the sweeper calls it for what a dead process left behind, so nothing is left out.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crm.models import CustomerValue
+from hub.db import lock_routing, transaction
+from hub.effects import carry_out
+from hub.models import Call, Customer, Leg, Queue
+from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store_many, merge_decisions
+from hub.services import Services
+from hub.transfers import end_with_customer
+from routing import engine
+from routing.states import FINAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+ARRIVING = "arriving"  # recorded by the incoming webhook, not yet seen by the routing engine
+BATCH = 500
+
+
+def hang_up_can_wait(leg: str, campaign_id: int | None, queue_id: int | None, transfer_kind: str | None,
+                     callback: bool | None, routing_state: str | None) -> bool:
+    """Whether a final status of this call is routed later by `route_deferred` rather than in its webhook:
+    a plain inbound caller still arriving or in routing (not one whose routing already ended, as after a cold
+    transfer, where only the transfer row is left to end)."""
+    return (leg == Leg.CUSTOMER.value and campaign_id is None and queue_id is not None and transfer_kind is None
+            and not callback and (routing_state == ARRIVING or routing_state in ACTIVE_CALL_STATES))
+
+
+def _hung_up():
+    """Plain inbound callers whose final status is stored but not yet routed."""
+    return (Call.leg == Leg.CUSTOMER.value, Call.campaign_id.is_(None), Call.queue_id.is_not(None),
+            Call.transfer_kind.is_(None), Call.callback.is_(False), Call.routing_state.in_(ACTIVE_CALL_STATES),
+            Call.status.in_(FINAL_STATUSES))
+
+
+def _arrivals(session: Session, older_than: datetime | None) -> list:
+    query = (
+        select(Call.sid, Queue.name, Call.created_at, Call.status, Call.preferred_agent_ids, Customer.value_tier,
+               CustomerValue.clv_cents)
+        .join(Queue, Call.queue_id == Queue.id)
+        .outerjoin(Customer, Call.customer_id == Customer.id)
+        .outerjoin(CustomerValue, CustomerValue.customer_id == Call.customer_id)
+        .where(Call.routing_state == ARRIVING, Call.leg == Leg.CUSTOMER.value)
+        .order_by(Call.created_at, Call.id)
+        .limit(BATCH)
+    )
+    if older_than is not None:
+        query = query.where(Call.created_at < older_than)
+    return list(session.execute(query))
+
+
+def _hang_ups(session: Session, older_than: datetime | None) -> list[Call]:
+    query = select(Call).where(*_hung_up()).order_by(Call.ended_at, Call.id).limit(BATCH)
+    if older_than is not None:
+        query = query.where(or_(Call.ended_at.is_(None), Call.ended_at < older_than))
+    return list(session.scalars(query))
+
+
+def _events(arrivals: list, hang_ups: list[Call]) -> list[engine.Event]:
+    events: list[engine.Event] = []
+    for sid, queue, created_at, status, preferred, tier, clv_cents in arrivals:
+        events.append(engine.CallArrived(sid, queue, tier, tuple(preferred or ()),
+                                         clv_cents / 100 if clv_cents else None, arrived_at=created_at))
+        if status in FINAL_STATUSES:  # the caller hung up before routing saw the call
+            events.append(engine.CallHungUp(sid))
+    events.extend(engine.CallHungUp(call.sid) for call in hang_ups)
+    return events
+
+
+def has_deferred(services: Services) -> bool:
+    """A cheap look without the lock: is anything waiting for `route_deferred`?"""
+    with transaction(services.sessions) as session:
+        arriving = session.scalar(select(Call.id).where(Call.routing_state == ARRIVING).limit(1))
+        return arriving is not None or session.scalar(select(Call.id).where(*_hung_up()).limit(1)) is not None
+
+
+def route_deferred(services: Services, older_than: timedelta | None = None) -> int:
+    """Route every deferred arrival and hang-up (only those older than `older_than`, for the sweeper);
+    return how many calls were routed."""
+    routed = 0
+    while has_deferred(services):
+        now = services.clock()
+        cutoff = now - older_than if older_than is not None else None
+        with transaction(services.sessions) as session:
+            lock_routing(session)  # before reading the rows: two processes never route one call twice
+            arrivals, hang_ups = _arrivals(session, cutoff), _hang_ups(session, cutoff)
+            if not arrivals and not hang_ups:
+                return routed
+            config = services.routing_config
+            decisions = [decide_and_store_many(session, _events(arrivals, hang_ups), now, config)]
+            for call in hang_ups:  # the caller is gone: so are the transfers still routing them
+                decisions.extend(end_with_customer(session, call, call.ended_at or now, now, config))
+        routed += len(arrivals) + len(hang_ups)
+        carry_out(services, merge_decisions(decisions))
+        if len(arrivals) < BATCH and len(hang_ups) < BATCH:
+            break
+    return routed
