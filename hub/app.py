@@ -10,6 +10,7 @@ from agent_ui.events import AgentNamespace, SupervisorNamespace
 from config.settings import Settings
 from hub.auth import csrf_token, init_login
 from hub.board_feed import BoardFeed
+from hub.deferred_routing import AfterAnswerRouter
 from hub.notifier import AGENT_NAMESPACE, SUPERVISOR_NAMESPACE
 from hub.services import Services, build_services
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     app.extensions["switchboard"] = services
+    app.extensions["deferred_router"] = AfterAnswerRouter(services)
     init_login(app)
     app.jinja_env.globals["csrf_token"] = csrf_token
 

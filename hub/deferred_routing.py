@@ -15,10 +15,11 @@ and one write however many came in meanwhile. The web process calls it once an a
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from crm.models import CustomerValue
 from hub.db import lock_routing, transaction
@@ -69,7 +70,7 @@ def _arrivals(session: Session, older_than: datetime | None) -> list:
 
 
 def _hang_ups(session: Session, older_than: datetime | None) -> list[Call]:
-    query = select(Call).where(*_hung_up()).order_by(Call.ended_at, Call.id).limit(BATCH)
+    query = select(Call).options(lazyload("*")).where(*_hung_up()).order_by(Call.ended_at, Call.id).limit(BATCH)
     if older_than is not None:
         query = query.where(or_(Call.ended_at.is_(None), Call.ended_at < older_than))
     return list(session.scalars(query))
@@ -114,3 +115,27 @@ def route_deferred(services: Services, older_than: timedelta | None = None) -> i
         if len(arrivals) < BATCH and len(hang_ups) < BATCH:
             break
     return routed
+
+
+class AfterAnswerRouter:
+    """One web process's way to `route_deferred` after its answers: one thread at a time routes, and calls
+    recorded meanwhile wait for its next round, so a burst is routed in a few large batches rather than one
+    small batch per request, each waiting for the lock behind the others."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._routing = threading.Lock()
+        self._again = threading.Event()
+
+    def route(self) -> None:
+        self._again.set()
+        while self._again.is_set():
+            if not self._routing.acquire(blocking=False):
+                return  # the thread routing now sees the flag and goes round once more
+            try:
+                self._again.clear()
+                route_deferred(self.services)
+            except Exception:  # noqa: BLE001 - the answers are out; the sweeper routes what is left
+                log.exception("routing after a webhook's answer failed; the sweeper will retry")
+            finally:
+                self._routing.release()

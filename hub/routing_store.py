@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from campaigns.models import Campaign
 from crm.models import CustomerValue
@@ -210,7 +210,8 @@ def decide_and_store_many(session: Session, events: list[engine.Event], now: dat
 
 def _store_agents(session: Session, before: engine.RoutingState, after: engine.RoutingState, now: datetime) -> set[int]:
     changed = {aid for aid, agent in after.agents.items() if before.agents.get(aid) != agent}
-    rows = {a.id: a for a in session.scalars(select(AgentRow).where(AgentRow.id.in_(changed)))} if changed else {}
+    rows = ({a.id: a for a in session.scalars(select(AgentRow).options(lazyload("*")).where(AgentRow.id.in_(changed)))}
+            if changed else {})
     # Release calls first, then take them: the unique index on call_sid must hold after every statement.
     releasing = [rows[aid] for aid in changed if rows[aid].call_sid and rows[aid].call_sid != after.agents[aid].call_sid]
     for row in releasing:
@@ -249,7 +250,7 @@ def _store_calls(
     if not changed:
         return changed
     queue_ids = {name: qid for qid, name in session.execute(select(QueueRow.id, QueueRow.name))}
-    for row in session.scalars(select(CallRow).where(CallRow.sid.in_(changed))):
+    for row in session.scalars(select(CallRow).options(lazyload("*")).where(CallRow.sid.in_(changed))):
         new = after.calls[row.sid]
         row.routing_state = new.state.value
         row.agent_id = new.agent_id

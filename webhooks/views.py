@@ -1,16 +1,11 @@
 """Twilio's voice webhooks. Each one checks the signature, turns the form into a flow call, renders TwiML."""
 from __future__ import annotations
 
-import logging
-from functools import partial
-
 from flask import Blueprint, Response, abort, current_app, request
 
-from hub import call_flows, deferred_routing
+from hub import call_flows
 from webhooks import twiml
 from webhooks.signature import signed_by_twilio
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/voice")
 
@@ -68,14 +63,7 @@ def incoming():
 
 def _route_after_answer(response: Response) -> None:
     """Route what this webhook deferred once the server has sent the answer: the carrier hears it first."""
-    response.call_on_close(partial(_route_deferred, _services()))
-
-
-def _route_deferred(services) -> None:
-    try:
-        deferred_routing.route_deferred(services)
-    except Exception:  # noqa: BLE001 - the answer is out; the sweeper routes what is left
-        log.exception("routing after a webhook's answer failed; the sweeper will retry")
+    response.call_on_close(current_app.extensions["deferred_router"].route)
 
 
 @bp.post("/hold")
