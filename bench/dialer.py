@@ -1,7 +1,8 @@
 """The outbound dialer's pacing core in a simulated shift: occupancy against the 3 % abandon limit.
 
     python -m bench.dialer [--agents 20 --answer-rate 0.10 --aht 120 --mode predictive --seed 1 --hours 8
-                            --seeds 1 --cps 0 --history previous-day] [--grid] [--processes 2] [--json]
+                            --seeds 1 --cps 0 --history previous-day] [--grid [--grid-modes predictive]]
+                           [--processes 2] [--json]
 
 Discrete-event simulation in virtual time (a heapq of timed events; no sleeping) with the real
 `campaigns.pacing.lines_to_dial` in the loop. The model, exactly:
@@ -261,6 +262,9 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", action="store_true",
                     help=f"agents {GRID_AGENTS} x P {GRID_ANSWER_RATES} x AHT {GRID_AHTS} x {GRID_SEEDS} seeds, "
                          "predictive and progressive")
+    ap.add_argument("--grid-modes", default="predictive,progressive",
+                    help="--grid: comma-separated modes to run (progressive is unchanged by pacing work and "
+                         "deterministic per seed, so it need not be rerun)")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -272,7 +276,7 @@ def main(argv=None) -> int:
             "model": "live U(4,20) s w.p. P; other U(5,30) s; handle Exp(AHT); abandon after 2 s without an agent"}
     if args.grid:
         cells = [(n, p, a) for n in GRID_AGENTS for p in GRID_ANSWER_RATES for a in GRID_AHTS]
-        modes = ["predictive", "progressive"]
+        modes = [m.strip() for m in args.grid_modes.split(",") if m.strip()]
         seeds = list(range(args.seed, args.seed + GRID_SEEDS))
         rows = run_grid(cells, modes, seeds, args.hours, args.cps, args.processes, args.history)
         cond["seeds"] = f"{seeds[0]}..{seeds[-1]}"

@@ -35,9 +35,13 @@ GRACE_S = 2.0  # a live answer may wait this long for an agent before it counts 
 # The abandon budget as a count: abandons still allowed = target x live answers - abandons (the "slack").
 # The risk one line dialed ahead may take (the chance that, answered, it finds no agent), as a share of the
 # target, by slack; linear between knots. None at or below 0 slack (progressive); very little near it, which
-# already buys much occupancy; about the target at the usual slack; more when well ahead. The slack is read
+# already buys much occupancy; about the target at the usual slack; more when well ahead, up to 6 x the target
+# (a campaign whose calls rarely collide, e.g. few agents with long calls and many answers, realises far
+# less abandon than the risk it takes, and would otherwise leave its budget unspent). The slack is read
 # in units of sqrt(agents / 5) abandons (at least 1): a bigger team's abandons come in bigger clusters.
-RISK_BY_SLACK = ((0.0, 0.0), (0.5, 0.15), (1.5, 0.5), (3.0, 1.0), (5.0, 1.5))
+# Whatever the risk, lines ahead are also never planned past the budget: the answers expected beyond the
+# agents for them (the pipeline's expected abandons) must stay within the slack.
+RISK_BY_SLACK = ((0.0, 0.0), (0.5, 0.15), (1.5, 0.5), (3.0, 1.0), (5.0, 2.0), (8.0, 4.0), (12.0, 6.0))
 SLACK_UNIT_AGENTS = 5
 ADVANCE_LIVE = 100  # a campaign with earlier days may count today as if it had this many answers (x unit) ...
 ADVANCE_SHARE = 0.25  # ... but no more than this share of the live answers its earlier days in the ledger had
@@ -153,10 +157,10 @@ def allowed_risk(budget: AbandonBudget, agents: int = 0) -> tuple[float, str]:
         agents: the campaign's agents (free and busy), which scale how much slack is "plenty".
 
     Returns:
-        The risk (0 to 1.5 x target) and a clause saying which window binds and how much slack it has.
+        The risk (0 to 6 x target) and a clause saying which window binds and how much slack it has.
     """
     tau = budget.target
-    unit = max(1.0, math.sqrt(agents / SLACK_UNIT_AGENTS))
+    unit = _slack_unit(agents)
     slack, window = abandon_slack(budget, unit)
     rate = budget.rate_today if window == "today" else budget.rate_30d
     if slack <= RISK_BY_SLACK[0][0]:
@@ -171,6 +175,10 @@ def allowed_risk(budget: AbandonBudget, agents: int = 0) -> tuple[float, str]:
             share = r0 + (r1 - r0) * (units - s0) / (s1 - s0)
             break
     return tau * share, f"{window} abandon rate {rate:.1%} leaves {slack:.1f} abandons before the {tau:.0%} target"
+
+
+def _slack_unit(agents: int) -> float:
+    return max(1.0, math.sqrt(agents / SLACK_UNIT_AGENTS))
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,7 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
         return PacingPlan(covered, 0, DialMode.PROGRESSIVE,
                           f"Predictive held to progressive because {why}: "
                           + _progressive_reason(inp, in_flight, covered, cap)[len("Progressive: "):])
+    budget_left, _ = abandon_slack(inp.abandon, _slack_unit(inp.agents_free + len(inp.busy_elapsed_s)))
     m = _model(inp.stats)
     counts: dict[int, int] = {}
     for e in inp.ringing_elapsed_s:
@@ -232,7 +241,9 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
     free_pmfs = [_binomial_pmf(busy, frees[k][0] / busy if busy else 0.0) for k in range(len(m.checkpoints))]
 
     def fits(n: int) -> bool:
-        """Whether the n-th new line, if answered live, finds no agent with probability at most r."""
+        """Whether the n-th new line, if answered live, finds no agent with probability at most r, and the
+        answers expected by the horizon beyond the agents for them (lines out, answers waiting and the n new
+        lines) stay within the abandons the budget still allows."""
         risk = 0.0
         prev = 0.0
         for k, a in enumerate(m.new_line):
@@ -240,7 +251,8 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
             prev = a
             if w > 0.0:
                 risk += w * _p_no_agent(base_d[k] + (n - 1) * a, inp.agents_free, free_pmfs[k])
-        return risk <= r
+        return risk <= r and (n <= covered or _expected_excess(base_d[-1] + n * m.new_line[-1], inp.agents_free,
+                                                                 free_pmfs[-1]) <= budget_left)
 
     # largest n in [covered, cap] that fits (fits is monotone in n); usually 0-2 lines, so search upwards
     n = covered
@@ -256,9 +268,10 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
             step //= 2
     ahead = n - covered
     expected_live = sum(c * m.ringing[b][-1] for b, c in counts.items())
+    expected_abandons = _expected_excess(base_d[-1] + n * m.new_line[-1], inp.agents_free, free_pmfs[-1])
     detail = {"answer_rate": round(m.answer_rate, 4), "dials_measured": round(inp.stats.dials, 1),
               "expected_frees": round(frees[-1][0], 2), "expected_live_in_flight": round(expected_live, 2),
-              "risk": round(r, 4)}
+              "risk": round(r, 4), "expected_abandons": expected_abandons, "abandons_left": budget_left}
     reason = (f"Predictive: {inp.agents_free} free agents, {frees[-1][0]:.1f} expected to finish within "
               f"{m.checkpoints[-1]:.0f} s, {len(inp.ringing_elapsed_s)} lines ringing (~{expected_live:.1f} live "
               f"answers expected); answer rate {m.answer_rate:.0%}; {why}; so {n} new lines ({covered} for free "
@@ -298,6 +311,23 @@ def _p_no_agent(live_mean: float, free_now: int, frees_pmf: tuple[float, ...]) -
         cdf[s + 1] = acc
         p *= live_mean / (s + 1)
     return sum(w * (1.0 - cdf[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
+
+
+def _expected_excess(live_mean: float, free_now: int, frees_pmf: tuple[float, ...]) -> float:
+    """E[(D - S)+]: answers expected beyond the agents for them, D ~ Poisson(live_mean), S = free_now + frees.
+
+    Every answer in that excess finds no agent within 2 s, so it is the pipeline's expected abandons by the
+    horizon (a lower bound: an answer that comes before an agent frees and gives up also counts as served).
+    """
+    top = free_now + len(frees_pmf)
+    p = math.exp(-live_mean)
+    below = [0.0] * (top + 1)  # below[s] = E[(s - D)+]
+    cdf = 0.0
+    for s in range(top):
+        cdf += p
+        below[s + 1] = below[s] + cdf
+        p *= live_mean / (s + 1)
+    return sum(w * (live_mean - (free_now + j) + below[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
 
 
 @lru_cache(maxsize=4096)

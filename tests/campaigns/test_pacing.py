@@ -6,6 +6,7 @@ import pathlib
 import random
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bench.dialer import simulate_shift
 from campaigns.pacing import (AbandonBudget, DialMode, DialOutcome, DialStats, PacingInput, abandon_slack,
@@ -209,3 +210,34 @@ def test_pacing_imports_no_framework_clock_or_global_randomness():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module)
     assert imported <= {"__future__", "math", "dataclasses", "enum", "functools", "campaigns.pacing_stats"}
+
+
+busy_times = st.lists(st.floats(min_value=0.0, max_value=900.0), max_size=60)
+ring_times = st.lists(st.floats(min_value=0.0, max_value=59.0), max_size=150)
+
+
+@settings(max_examples=150, deadline=None)
+@given(free=st.integers(0, 10), busy=busy_times, ringing=ring_times, waiting=st.integers(0, 3),
+       live_today=st.integers(0, 3000), abandons_today=st.integers(0, 100), earlier=st.integers(0, 30000),
+       answer_rate=st.sampled_from([0.10, 0.25, 0.40]))
+def test_lines_ahead_never_plan_more_expected_abandons_than_the_budget_left(free, busy, ringing, waiting, live_today,
+                                                                            abandons_today, earlier, answer_rate):
+    budget = AbandonBudget(earlier + live_today, abandons_today + earlier // 50, live_today, abandons_today)
+    stats = LOW_ANSWER if answer_rate == 0.10 else learned_stats(answer_rate, dials=600)
+    plan = lines_to_dial(PacingInput(DialMode.PREDICTIVE, free, tuple(busy), tuple(ringing), stats, budget, 200,
+                                     waiting))
+    if plan.lines_ahead:
+        assert plan.effective_mode is DialMode.PREDICTIVE
+        assert plan.detail["abandons_left"] > 0
+        assert plan.detail["expected_abandons"] <= plan.detail["abandons_left"]
+
+
+
+def test_a_campaign_well_under_its_budget_may_take_more_risk_per_line_up_to_six_times_the_target():
+    # 1,000 answers today allow 30 abandons; the 30-day window has far more left, so today's slack binds
+    risks = [allowed_risk(AbandonBudget(live_30d=20000, abandons_30d=300, live_today=1000, abandons_today=a),
+                          agents=5)[0] for a in (0, 15, 20, 25, 28, 30)]
+    assert risks == sorted(risks, reverse=True)
+    assert risks[0] == risks[1] == pytest.approx(6 * 0.03)  # 30 and 15 abandons left: the cap
+    assert risks[2] > 1.5 * 0.03  # 10 left: more than the old cap of 1.5 x target
+    assert risks[-1] == 0.0
