@@ -1,10 +1,14 @@
-"""Per-customer purchase aggregates, computed by the database and streamed in chunks.
+"""Per-customer purchase aggregates, computed by the database: staged for a full run, or for one customer.
 
 One SQL statement groups the orders twice: by (customer, UTC day), then by customer, so the database does
-the work over the orders and Python receives one row per customer, in chunks. On PostgreSQL the rows come
-as binary COPY, read straight into numpy arrays (crm.pgcopy): a row-by-row cursor spends longer in the driver
-than the database spends on the query. Memory in Python grows with customers (a few numbers each), never
-with orders.
+the work over the orders and there is one row per customer.
+
+A full recompute stages those rows in a temporary table of the run's connection (`stage_aggregates`), with
+tier and stage as their index in TIERS and STAGES: the database ranks the whole base from there
+(crm.ranking), and Python reads it back `read_staged` a chunk of customers at a time, in id order, so the
+process holds one chunk, never the whole base. On PostgreSQL a chunk comes as binary COPY read straight into
+numpy arrays (crm.pgcopy): a row-by-row cursor spends longer in the driver than the database spends on the
+query. One customer's row (`load_aggregates`, after an order) comes through a plain query.
 
 The revenue of a customer's first purchase day (the Gamma-Gamma model averages only the repeat purchases)
 comes without a sort or window: MIN(day * 2^40 + day_total) is reached on the first day, and its remainder
@@ -13,7 +17,7 @@ modulo 2^40 is that day's total (amounts are never negative; a day's total stays
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import bindparam, text
@@ -23,7 +27,7 @@ from hub.columns import UTCDateTime
 from crm import pgcopy
 from hub.models import Leg, Stage, Tier
 
-CHUNK = 50_000
+WORK_TABLE = "crm_recompute_work"  # a temporary table: one connection's, dropped at the end of the run
 _SHIFT = 1 << 40
 TIERS = tuple(t.value for t in Tier)
 STAGES = tuple(s.value for s in Stage)
@@ -54,7 +58,7 @@ class Aggregates:
 
 
 def _sql(dialect: str, one_customer: bool, binary: bool = False) -> str:
-    """The aggregation; `binary`: for COPY on PostgreSQL, every column a non-null number (tier and stage as
+    """The aggregation; `binary`: for the staged table, every column a non-null number (tier and stage as
     their index in TIERS and STAGES)."""
     if dialect == "postgresql":
         day = "(CAST(o.ordered_at AS date) - DATE '1970-01-01')"
@@ -92,7 +96,6 @@ LEFT JOIN buyers b ON b.customer_id = c.id
 LEFT JOIN talk t ON t.customer_id = c.id
 LEFT JOIN crm_customer_values v ON v.customer_id = c.id
 {only_customer}
-ORDER BY c.id
 """
 
 
@@ -115,50 +118,82 @@ def _columns(binary: bool, false: str) -> str:
                       *(f"CAST(COALESCE({n}, 0) AS BIGINT)" for n in _NUMBERS)])
 
 
-def load_aggregates(session: Session, now: datetime, loyal_window_days: int,
-                    customer_id: int | None = None) -> Aggregates:
-    """Return every customer's aggregates (or one customer's), as of `now`."""
+def load_aggregates(session: Session, now: datetime, loyal_window_days: int, customer_id: int) -> Aggregates:
+    """Return one customer's aggregates as of `now` (no row: no such customer)."""
     dialect = session.get_bind().dialect.name
-    today = (now.date() - datetime(1970, 1, 1).date()).days
-    since_12m, recent_day = now - timedelta(days=365), today - loyal_window_days + 1
-    binds = [bindparam("since_12m", since_12m, type_=UTCDateTime()), bindparam("recent_day", recent_day)]
-    if customer_id is not None:
-        binds.append(bindparam("customer_id", customer_id))
-    statement = text(_sql(dialect, customer_id is not None)).bindparams(*binds)
-    if dialect == "postgresql":
-        session.execute(text("SET LOCAL work_mem = '128MB'"))  # the GROUP BYs hash in memory, not on disk
-        if customer_id is None:
-            return _copy_aggregates(session, since_12m, recent_day)
-    result = session.execute(statement, execution_options={"stream_results": True, "yield_per": CHUNK})
+    statement = text(_sql(dialect, True)).bindparams(*_binds(now, loyal_window_days),
+                                                     bindparam("customer_id", customer_id))
     tier_code = {t: i for i, t in enumerate(TIERS)}
     stage_code = {s: i for i, s in enumerate(STAGES)}
-    parts: list[tuple[np.ndarray, ...]] = []
-    for rows in result.partitions():
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        tiers = np.fromiter((tier_code.get(r[1], 2) for r in rows), dtype=np.int8, count=len(rows))
-        stages = np.fromiter((stage_code.get(r[2], 0) for r in rows), dtype=np.int8, count=len(rows))
-        advocate = np.fromiter((bool(r[3]) for r in rows), dtype=bool, count=len(rows))
-        numbers = np.array([r[4:] for r in rows], dtype=np.int64).reshape(len(rows), 11)
-        parts.append((ids, tiers, stages, advocate, *(numbers[:, i].copy() for i in range(11))))
-    names = [f.name for f in fields(Aggregates)]
-    if not parts:
-        empty = [np.zeros(0, dtype=np.int64)] * len(names)
-        return Aggregates(*empty)
-    return Aggregates(*(np.concatenate([p[i] for p in parts]) for i in range(len(names))))
+    rows = [(r[0], tier_code.get(r[1], TIERS.index(Tier.STANDARD.value)), stage_code.get(r[2], 0), bool(r[3]), *r[4:])
+            for r in session.execute(statement)]
+    return _from_rows(rows)
 
 
-def _copy_aggregates(session: Session, since_12m: datetime, recent_day: int) -> Aggregates:
-    """Every customer's aggregates through `COPY (query) TO STDOUT (FORMAT binary)`, CHUNK rows at a time."""
-    since = since_12m.astimezone(UTC).replace(tzinfo=None).isoformat()  # COPY takes no bind parameters
-    query = (_sql("postgresql", False, binary=True).replace(":since_12m", f"TIMESTAMP '{since}'")
-             .replace(":recent_day", str(int(recent_day))))
+def _binds(now: datetime, loyal_window_days: int) -> list:
+    today = (now.date() - datetime(1970, 1, 1).date()).days
+    return [bindparam("since_12m", now - timedelta(days=365), type_=UTCDateTime()),
+            bindparam("recent_day", today - loyal_window_days + 1)]
+
+
+def _from_rows(rows: list) -> Aggregates:
+    """Aggregates from rows of whole numbers in the Aggregates' field order."""
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_FIELDS))
+    columns = [table[:, i].copy() for i in range(len(_FIELDS))]
+    columns[1], columns[2], columns[3] = columns[1].astype(np.int8), columns[2].astype(np.int8), columns[3] != 0
+    return Aggregates(*columns)
+
+
+_FIELDS = tuple(f.name for f in fields(Aggregates))
+_WORK_TYPES = ("integer PRIMARY KEY", "smallint NOT NULL", "smallint NOT NULL", "boolean NOT NULL",
+               *["bigint NOT NULL"] * len(_NUMBERS))
+
+
+def stage_aggregates(session: Session, now: datetime, loyal_window_days: int) -> None:
+    """Aggregate every customer into WORK_TABLE, a temporary table of this session's connection (the caller
+    keeps that connection for the run, and drops the table with `drop_staged`)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '128MB'"))  # the GROUP BYs hash in memory, not on disk
+    drop_staged(session)
+    session.execute(text(f"CREATE TEMPORARY TABLE {WORK_TABLE} ("
+                         + ", ".join(f"{name} {kind}" for name, kind in zip(_FIELDS, _WORK_TYPES)) + ")"))
+    session.execute(text(f"INSERT INTO {WORK_TABLE} ({', '.join(_FIELDS)}) " + _sql(dialect, False, binary=True))
+                    .bindparams(*_binds(now, loyal_window_days)))
+    if dialect == "postgresql":
+        session.execute(text(f"ANALYZE {WORK_TABLE}"))  # autovacuum never sees a temporary table
+
+
+def drop_staged(session: Session) -> None:
+    """Drop this connection's staged table, if any (never a table of that name outside the temporary schema)."""
+    schema = "pg_temp" if session.get_bind().dialect.name == "postgresql" else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{WORK_TABLE}"))
+
+
+def read_staged(session: Session, after_id: int, limit: int, buyers_only: bool = False) -> Aggregates:
+    """The next `limit` staged customers with an id above `after_id`, in id order (only buyers: customers with
+    a purchase day)."""
+    where = f"customer_id > {int(after_id)}" + (" AND purchase_days > 0" if buyers_only else "")
+    query = f"SELECT {', '.join(_FIELDS)} FROM {WORK_TABLE} WHERE {where} ORDER BY customer_id LIMIT {int(limit)}"
+    if session.get_bind().dialect.name != "postgresql":
+        return _from_rows(session.execute(text(query)).all())
     cursor = session.connection().connection.driver_connection.cursor()
-    parts: list[list[np.ndarray]] = []
     with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-        for part in pgcopy.decode(iter(copy), _KINDS, CHUNK):
-            parts.append([part[f"value{i}"] for i in range(len(_KINDS))])
+        parts = list(pgcopy.decode(iter(copy), _KINDS, max(int(limit), 1)))
     if not parts:
-        return Aggregates(*([np.zeros(0, dtype=np.int64)] * len(fields(Aggregates))))
-    ids, tiers, stages, advocate, *numbers = (np.concatenate([p[i] for p in parts]) for i in range(len(_KINDS)))
+        return _from_rows([])
+    ids, tiers, stages, advocate, *numbers = (np.concatenate([p[f"value{i}"] for p in parts])
+                                              for i in range(len(_KINDS)))
     return Aggregates(ids.astype(np.int64), tiers.astype(np.int8), stages.astype(np.int8), advocate.astype(bool),
                       *numbers)
+
+
+def take(agg: Aggregates, rows: np.ndarray | slice) -> Aggregates:
+    """These rows of the aggregates."""
+    return Aggregates(*(getattr(agg, name)[rows] for name in _FIELDS))
+
+
+def concatenate(parts: list[Aggregates]) -> Aggregates:
+    if not parts:
+        return _from_rows([])
+    return Aggregates(*(np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS))

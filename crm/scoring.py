@@ -1,11 +1,14 @@
 """From purchase aggregates to what the CRM says about each customer: the glue between the database's numbers
 and the pure core (crm.clv, crm.value, crm.lifecycle). No database, no clock.
 
-A full recompute fits the population (`fit_population`): the BG/NBD and Gamma-Gamma models, the revenue a
-customer needed for gold and silver, and the values behind each RFM score. Scoring any set of customers
-(`score`) then uses those. For the whole population tiers and RFM scores come straight from the core's
-rank-based functions; for one customer whose order just arrived they come from the last recompute's
-thresholds, so that customer is placed among the population without ranking everyone again.
+A full recompute fits the population (`fit_population`): the BG/NBD and Gamma-Gamma models on a sample of
+buyers, and, from the database's ranking of everyone (crm.ranking), the revenue a customer needed for gold and
+silver and the values behind each RFM score. Scoring any set of customers (`score`) then uses those, so the
+full run scores a chunk of customers at a time. In the full run a chunk's tiers come from the ranking's cuts
+(revenue, then customer id, so ties go exactly as crm.value.assign_tiers sends them) and its RFM scores from
+the edges, which give every customer of the ranked base the score crm.value.rfm_scores would; for one
+customer whose order just arrived they come from the last recompute's thresholds, so that customer is placed
+among the population without ranking everyone again.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 
 from crm import clv, lifecycle, value
 from crm.aggregates import STAGES, TIERS, Aggregates
+from crm.ranking import Cut, Ranking
 from crm.rules import CrmRules
 
 WEEKS_PER_MONTH = 52.0 / 12.0
@@ -84,24 +88,21 @@ def _model_inputs(agg: Aggregates, today: int) -> tuple[np.ndarray, clv.Summary,
     return buyers, summary, spend
 
 
-def _fit_sample(count: int) -> np.ndarray | slice:
-    """Which buyers the models are fitted on: all of them, or a seeded sample of FIT_SAMPLE (the same data
-    always gives the same sample, so the same fit)."""
-    if count <= FIT_SAMPLE:
-        return slice(None)
-    return np.sort(np.random.default_rng(0).choice(count, size=FIT_SAMPLE, replace=False))
+def fit_sample(buyers: int) -> np.ndarray | None:
+    """Which buyers (positions 0.. in customer id order) the models are fitted on: None for all of them, or a
+    seeded sample of FIT_SAMPLE, sorted (the same data always gives the same sample, so the same fit)."""
+    if buyers <= FIT_SAMPLE:
+        return None
+    return np.sort(np.random.default_rng(0).choice(buyers, size=FIT_SAMPLE, replace=False))
 
 
-def fit_population(agg: Aggregates, rules: CrmRules, today: int) -> Population:
-    """Fit the models on the buyers (a sample of a large base; rows compressed) and take the tier and RFM
-    thresholds from everyone."""
+def fit_population(sample: Aggregates, ranking: Ranking, today: int) -> Population:
+    """Fit the models on the sampled buyers (`fit_sample`; rows compressed) and take the tier and RFM thresholds
+    from the ranking of everyone."""
     notes = []
     bg = gg = None
-    buyers, summary, spend = _model_inputs(agg, today)
-    if buyers.any():
-        sample = _fit_sample(int(buyers.sum()))
-        summary = clv.Summary(summary.frequency[sample], summary.recency[sample], summary.T[sample])
-        spend = spend[sample]
+    buyers, summary, spend = _model_inputs(sample, today)
+    if ranking.buyers and buyers.any():
         try:
             (x, t_x, age), weights = clv.compress_rows(summary.frequency, summary.recency, summary.T)
             bg = clv.fit_bgnbd(x, t_x, age, weights=weights)
@@ -117,22 +118,11 @@ def fit_population(agg: Aggregates, rules: CrmRules, today: int) -> Population:
             notes.append(f"Gamma-Gamma not fitted: {exc}")
     else:
         notes.append("no customer has an order yet")
-    tiers = value.assign_tiers(agg.revenue_12m / 100.0, agg.customer_id, rules=rules.tiers)
-    gold = tiers == value.GOLD
-    silver = tiers == value.SILVER
-    r, f, m = _rfm_inputs(agg, today)
-    scores = value.rfm_scores(r, f, m)
-    edges = {}
-    for letter, values, better_high, score in (("r", r, False, scores[0]), ("f", f, True, scores[1]),
-                                                ("m", m, True, scores[2])):
-        oriented = values if better_high else -values
-        edges[letter] = [float(oriented[score >= s].min()) if np.any(score >= s) else None  # JSON has no inf
-                         for s in range(2, 6)]
     return Population(
         bgnbd=bg, gamma_gamma=gg,
-        gold_min_cents=int(agg.revenue_12m[gold].min()) if gold.any() else None,
-        silver_min_cents=int(agg.revenue_12m[silver].min()) if silver.any() else None,
-        rfm_edges=edges, note="; ".join(notes) or None)
+        gold_min_cents=ranking.gold.revenue_12m if ranking.gold else None,
+        silver_min_cents=ranking.silver.revenue_12m if ranking.silver else None,
+        rfm_edges=ranking.rfm_edges, note="; ".join(notes) or None)
 
 
 def _rfm_inputs(agg: Aggregates, today: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,17 +158,31 @@ def _tiers_from_thresholds(agg: Aggregates, population: Population) -> np.ndarra
     return tier
 
 
-def score(agg: Aggregates, population: Population, rules: CrmRules, today: int, *, whole_population: bool,
+def _tiers_from_cuts(agg: Aggregates, gold: Cut | None, silver: Cut | None) -> np.ndarray:
+    """Tiers of customers of a ranked base: at or before a tier's cut in rank order (12-month revenue high to low,
+    then id low to high) is that tier or better."""
+    tier = np.full(len(agg), TIERS.index(value.STANDARD), dtype=np.int8)
+    for cut, name in ((silver, value.SILVER), (gold, value.GOLD)):
+        if cut is not None:
+            ranked_before = (agg.revenue_12m > cut.revenue_12m) | (
+                (agg.revenue_12m == cut.revenue_12m) & (agg.customer_id <= cut.customer_id))
+            tier[ranked_before] = TIERS.index(name)  # a cut's revenue is > 0: no customer without revenue
+    return tier
+
+
+def score(agg: Aggregates, population: Population, rules: CrmRules, today: int, *, ranking: Ranking | None = None,
           cost_per_minute: float, cost_per_order: float) -> Scores:
-    """Score customers: tiers, RFM, P(alive), expected purchases, lifetime value, churn, stage, value to date."""
+    """Score customers: tiers, RFM, P(alive), expected purchases, lifetime value, churn, stage, value to date.
+
+    `ranking`: the customers belong to the base it ranked (a full run): their tiers come from its cuts.
+    Without it, from the population's thresholds (one customer after an order).
+    """
     n = len(agg)
-    if whole_population:
-        names = value.assign_tiers(agg.revenue_12m / 100.0, agg.customer_id, rules=rules.tiers)
-        tier = np.array([TIERS.index(t) for t in names], dtype=np.int8) if n else np.zeros(0, dtype=np.int8)
-        rfm = value.rfm_scores(*_rfm_inputs(agg, today))
+    if ranking is not None:
+        tier = _tiers_from_cuts(agg, ranking.gold, ranking.silver)
     else:
         tier = _tiers_from_thresholds(agg, population)
-        rfm = _rfm_from_edges(agg, population, today)
+    rfm = _rfm_from_edges(agg, population, today)
     p_alive = np.full(n, np.nan)
     expected = np.full(n, np.nan)
     lifetime = np.full(n, np.nan)

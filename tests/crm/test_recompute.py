@@ -1,17 +1,19 @@
 """The recompute flow on SQLite and PostgreSQL: tiers (gold is the few who bring 80% of the last 12 months'
 revenue), stages, lifetime value and P(alive) from the fitted models, value to date net of call minutes,
-every change kept with its reason and shown on the timeline; one customer's update after an order; and the
-job on a real RQ worker."""
+every change kept with its reason and shown on the timeline; the same results whatever the chunk size, ties
+at the tier caps included; one customer's update after an order; and the job on a real RQ worker."""
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import delete, select, update
 
 from crm.config import update_settings
 from crm.models import CustomerValue, ModelRun, Order, StageChange, TierChange
 from crm.recompute import recompute_all, recompute_customer
+from crm.value import assign_tiers, rfm_scores
 from hub.db import transaction
 from hub.models import Call, Customer, CustomerPhone, TimelineEntry
 from tests.campaigns.conftest import db, sessions  # noqa: F401  (fixtures)
@@ -130,3 +132,87 @@ def test_a_later_run_rewrites_only_the_customers_whose_figures_changed(sessions)
         buyers = [v for v in values if v.orders > 0]
         assert prospects and all(v.computed_at == NOW and v.run_id == 1 for v in prospects)  # nothing changed
         assert buyers and all(v.computed_at == later and v.run_id == 2 for v in buyers)  # a day older: new odds
+
+
+def seed_ties(sessions) -> None:  # noqa: F811
+    """40 customers: 5 spent 500 over ten days; 26 spent 50 on the same day, so the gold cap (8 customers) and
+    the silver cap (20 in all) both fall inside that tie; 9 never bought. Ids interleave the groups."""
+    with transaction(sessions) as s:
+        for i in range(40):
+            customer = Customer(name=f"Tied {i}", phones=[CustomerPhone(number=f"+1415555{i:04d}")])
+            s.add(customer)
+            s.flush()
+            if i % 8 == 3:
+                for day in range(10):
+                    s.add(Order(customer_id=customer.id, ordered_at=NOW - timedelta(days=3 + 20 * day),
+                                amount_cents=5000, currency="USD", source="import"))
+            elif i < 30:
+                s.add(Order(customer_id=customer.id, ordered_at=NOW - timedelta(days=30), amount_cents=5000,
+                            currency="USD", source="import"))
+
+
+def _outcome(sessions):  # noqa: F811
+    """Everything a full run decides, per customer, and its history (not which run wrote it)."""
+    with transaction(sessions) as s:
+        figures = {v.customer_id: tuple(getattr(v, c.name) for c in CustomerValue.__table__.columns
+                                        if c.name not in ("run_id",))
+                   for v in s.scalars(select(CustomerValue))}
+        people = {c.id: (c.value_tier, c.lifecycle_stage) for c in s.scalars(select(Customer))}
+        history = sorted((t.customer_id, t.from_tier, t.to_tier, t.reason) for t in s.scalars(select(TierChange)))
+        history += sorted((t.customer_id, t.from_stage, t.to_stage, t.reason) for t in s.scalars(select(StageChange)))
+        timeline = sorted((e.customer_id, e.kind, e.summary) for e in s.scalars(select(TimelineEntry)))
+        population = s.scalar(select(ModelRun.parameters).order_by(ModelRun.id.desc()).limit(1))["population"]
+    return figures, people, history, timeline, population
+
+
+def _forget_results(sessions):  # noqa: F811
+    with transaction(sessions) as s:
+        for model in (TierChange, StageChange, TimelineEntry, CustomerValue, ModelRun):
+            s.execute(delete(model))
+        s.execute(update(Customer).values(value_tier="standard", lifecycle_stage="prospect"))
+
+
+def test_the_chunk_size_changes_nothing_and_ranks_everyone_as_one_whole_base_would(sessions, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("crm.scoring.FIT_SAMPLE", 40)  # of about 75 buyers: the sample is drawn across chunks
+    seed_ties(sessions)
+    seed_history(sessions, customers=60)
+    outcomes = []
+    for chunk in (2, 3, 10_000):
+        _forget_results(sessions)
+        first = recompute_all(sessions, NOW, chunk=chunk)
+        later = recompute_all(sessions, NOW + timedelta(days=30), chunk=chunk)
+        outcomes.append((first.as_dict() | {"run_id": None}, later.as_dict() | {"run_id": None}, _outcome(sessions)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0][0]["customers"] == 100 and outcomes[0][0]["buyers"] > 40 and outcomes[0][0]["tier_changes"] > 0
+    assert outcomes[0][2][4]["bgnbd"] and outcomes[0][2][4]["gamma_gamma"]  # fitted on the sample: P(alive), CLV
+
+    _forget_results(sessions)
+    recompute_all(sessions, NOW, chunk=3)
+    _assert_ranked_as_one_base(sessions)
+
+
+def test_a_tie_at_the_gold_and_silver_caps_is_split_by_customer_id_across_chunks(sessions):  # noqa: F811
+    seed_ties(sessions)
+    recompute_all(sessions, NOW, chunk=3)
+    tiers = _assert_ranked_as_one_base(sessions)
+    tied = [tier for i, tier in enumerate(tiers) if i % 8 != 3 and i < 30]
+    assert tied == ["gold"] * 3 + ["silver"] * 12 + ["standard"] * 11
+    assert [tiers[i] for i in range(3, 40, 8)] == ["gold"] * 5
+
+
+def _assert_ranked_as_one_base(sessions) -> list[str]:  # noqa: F811
+    """Check that the stored tiers and RFM scores are those of ranking the whole base at once in memory
+    (crm.value); return the tiers in customer id order."""
+    with transaction(sessions) as s:
+        rows = s.execute(select(Customer.id, Customer.value_tier, CustomerValue.revenue_12m_cents,
+                                CustomerValue.purchase_days, CustomerValue.revenue_cents,
+                                CustomerValue.last_purchase_at, CustomerValue.recency_score,
+                                CustomerValue.frequency_score, CustomerValue.monetary_score)
+                         .join(CustomerValue, CustomerValue.customer_id == Customer.id).order_by(Customer.id)).all()
+    ids = np.array([r[0] for r in rows])
+    assert [r[1] for r in rows] == assign_tiers(np.array([r[2] for r in rows]) / 100.0, ids).tolist()
+    today = NOW.date()
+    recency = [float((today - r[5].date()).days) if r[3] else np.nan for r in rows]
+    expected = rfm_scores(recency, [r[3] for r in rows], [r[4] / 100.0 for r in rows])
+    assert [tuple(r[6:]) for r in rows] == list(zip(*(e.tolist() for e in expected)))
+    return [r[1] for r in rows]
