@@ -29,7 +29,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     app.extensions["switchboard"] = services
-    app.extensions["deferred_router"] = AfterAnswerRouter(services)
+    router = AfterAnswerRouter(services)
+    app.extensions["deferred_router"] = router
+    router.start()
+    services.on_close(router.stop)
     init_login(app)
     app.jinja_env.globals["csrf_token"] = csrf_token
 

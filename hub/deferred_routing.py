@@ -117,25 +117,49 @@ def route_deferred(services: Services, older_than: timedelta | None = None) -> i
     return routed
 
 
-class AfterAnswerRouter:
-    """One web process's way to `route_deferred` after its answers: one thread at a time routes, and calls
-    recorded meanwhile wait for its next round, so a burst is routed in a few large batches rather than one
-    small batch per request, each waiting for the lock behind the others."""
+class AfterAnswerRouter(threading.Thread):
+    """One web process's router of what its webhooks deferred: a background thread woken once an answer is
+    sent (`wake`). Calls recorded while it routes are taken in its next round, so a burst is routed in a few
+    large batches; and no request thread is held up, nor the next request on its keep-alive connection."""
 
     def __init__(self, services: Services) -> None:
+        super().__init__(name="deferred-router", daemon=True)
         self.services = services
-        self._routing = threading.Lock()
-        self._again = threading.Event()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._rounds = threading.Condition()
+        self._begun = self._ended = 0  # rounds
 
-    def route(self) -> None:
-        self._again.set()
-        while self._again.is_set():
-            if not self._routing.acquire(blocking=False):
-                return  # the thread routing now sees the flag and goes round once more
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stopped.is_set():
+                return
+            self._wake.clear()
+            with self._rounds:
+                self._begun += 1
+                round_ = self._begun
             try:
-                self._again.clear()
                 route_deferred(self.services)
             except Exception:  # noqa: BLE001 - the answers are out; the sweeper routes what is left
                 log.exception("routing after a webhook's answer failed; the sweeper will retry")
             finally:
-                self._routing.release()
+                with self._rounds:
+                    self._ended = round_
+                    self._rounds.notify_all()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wake the router and wait for a round that starts after this call to end (so everything recorded
+        before it is routed); False if that took longer than `timeout`."""
+        with self._rounds:
+            target = self._begun + 1
+        self.wake()
+        with self._rounds:
+            return self._rounds.wait_for(lambda: self._ended >= target, timeout)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()

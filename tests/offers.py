@@ -29,7 +29,8 @@ def offer_call(app, login: str, caller: str) -> str:
     response = app.test_client().post("/webhooks/voice/incoming", data=params,
                                       headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200, response.data
-    response.close()  # as a server does once the TwiML is sent: routing runs then
+    response.close()  # as a server does once the TwiML is sent: that wakes the router (hub.deferred_routing)
+    assert app.extensions["deferred_router"].drain(), "the deferred router did not finish its round"
     with transaction(services.sessions) as session:
         agent = session.get(Agent, agent_id)
         assert (agent.work, agent.call_sid) == ("offered", sid), "routing did not offer the call to the agent"

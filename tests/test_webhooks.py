@@ -36,7 +36,8 @@ def post(app, path: str, params: dict[str, str], *, signature: str | None = None
     url = app.extensions["switchboard"].settings.public_url + path
     sig = sign(url, params) if signature is None else signature
     response = app.test_client().post(path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})})
-    response.close()  # as a WSGI server does once the answer is sent: runs what waits for it (hub.deferred_routing)
+    response.close()  # as a WSGI server does once the answer is sent: wakes the router (hub.deferred_routing)
+    assert app.extensions["deferred_router"].drain(), "the deferred router did not finish its round"
     return response
 
 
@@ -200,10 +201,12 @@ def test_the_twiml_goes_out_before_routing_and_a_burst_is_routed_in_one_batch(hu
     assert {the_call(hub, sid).routing_state for sid in (first, second)} == {"arriving"}
     with transaction(services.sessions) as session:
         assert session.scalar(select(Agent.work).where(Agent.id == agent_id)) == "idle"
-    answers[1].close()  # one sent answer routes every call still arriving, oldest first
+    answers[1].close()  # one sent answer wakes the router: every call still arriving is routed, oldest first
+    assert hub.extensions["deferred_router"].drain()
     assert (the_call(hub, first).routing_state, the_call(hub, first).agent_id) == ("offered", agent_id)
     assert the_call(hub, second).routing_state == "waiting"
     answers[0].close()  # nothing left to route: changes nothing
+    assert hub.extensions["deferred_router"].drain()
     assert the_call(hub, second).routing_state == "waiting"
 
 
@@ -234,6 +237,7 @@ def test_a_hang_up_is_routed_after_its_answer_and_by_the_sweeper_if_that_never_r
     call = the_call(hub, offered)  # stored, not yet routed: the agent still holds the offer
     assert (call.status, call.routing_state, call.agent_id) == ("completed", "offered", agent_id)
     answer.close()
+    assert hub.extensions["deferred_router"].drain()
     assert (the_call(hub, offered).routing_state, the_call(hub, offered).agent_id) == ("ended", None)
     assert the_call(hub, waiting).routing_state == "offered"  # the freed agent is offered the next caller
     # the next hang-up's process dies before routing it: the sweeper does, once it is old enough
@@ -255,6 +259,7 @@ def test_a_caller_who_hangs_up_before_routing_is_never_offered(hub):
     answer = _unsent_incoming(hub, sid)
     post(hub, "/webhooks/voice/status", status_params(sid, "completed", 1, CallDuration="1"))
     answer.close()
+    assert hub.extensions["deferred_router"].drain()
     call = the_call(hub, sid)
     assert call.routing_state == "ended" and call.agent_id is None
     with transaction(services.sessions) as session:

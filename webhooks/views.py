@@ -63,7 +63,7 @@ def incoming():
 
 def _route_after_answer(response: Response) -> None:
     """Route what this webhook deferred once the server has sent the answer: the carrier hears it first."""
-    response.call_on_close(current_app.extensions["deferred_router"].route)
+    response.call_on_close(current_app.extensions["deferred_router"].wake)
 
 
 @bp.post("/hold")
