@@ -42,7 +42,7 @@ def test_an_agent_screens_a_lead_in_the_browser_and_the_wallboard_shows_the_camp
     with transaction(stack.sessions) as session:
         add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
     campaign_id = seed_campaign(stack.sessions, ["ana"], [
-        dict(phone=good[0], first_name="Alan", last_name="Turing", state="NY", priority=5),
+        dict(phone=good[0], first_name="Alan", last_name="Turing", priority=5),
         dict(phone=late), dict(phone=good[1])], dnc=[good[1]], script=SCRIPT)
     stack.start()
     os.makedirs(ARTIFACTS, exist_ok=True)
