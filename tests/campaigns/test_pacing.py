@@ -241,3 +241,25 @@ def test_a_campaign_well_under_its_budget_may_take_more_risk_per_line_up_to_six_
     assert risks[0] == risks[1] == pytest.approx(6 * 0.03)  # 30 and 15 abandons left: the cap
     assert risks[2] > 1.5 * 0.03  # 10 left: more than the old cap of 1.5 x target
     assert risks[-1] == 0.0
+
+
+@pytest.mark.parametrize("busy", [20, 50])
+def test_with_every_agent_busy_lines_go_out_for_the_agents_expected_to_finish_within_the_answer_window(busy):
+    # nobody free, nothing ringing: every line is a bet on an agent finishing before the person answers
+    plan = lines_to_dial(state(DialMode.PREDICTIVE, free=0, busy=busy))
+    assert plan.effective_mode is DialMode.PREDICTIVE
+    assert plan.lines_covered == 0 and plan.lines_ahead > 0
+    # the answers it expects stay well within the agents expected to finish, and within the budget guard
+    assert plan.lines_ahead * plan.detail["answer_rate"] < plan.detail["expected_frees"]
+    assert plan.detail["expected_abandons"] <= plan.detail["abandons_left"]
+    more_ringing = lines_to_dial(state(DialMode.PREDICTIVE, free=0, busy=busy, ringing=(3.0,) * plan.lines_ahead))
+    assert more_ringing.lines_ahead < plan.lines_ahead  # lines already out count against the same agents
+
+
+def test_with_five_agents_all_busy_even_the_first_line_ahead_is_too_risky():
+    # 5 agents with 2-minute calls: ~0.8 expected to finish within the ~22 s an answer may take, and the
+    # first line would find nobody about half the time, far over the 18 % most the budget ever allows
+    healthy_today = AbandonBudget(live_30d=20000, abandons_30d=300, live_today=1000, abandons_today=0)
+    plan = lines_to_dial(state(DialMode.PREDICTIVE, free=0, busy=5, budget=healthy_today))
+    assert plan.detail["risk"] == pytest.approx(6 * 0.03)
+    assert (plan.lines_covered, plan.lines_ahead) == (0, 0)
