@@ -18,7 +18,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from crm.models import CustomerValue
@@ -29,7 +29,7 @@ from hub.routing_store import ACTIVE_CALL_STATES, decide_and_store_many, merge_d
 from hub.services import Services
 from hub.transfers import end_with_customer
 from routing import engine
-from routing.states import FINAL_STATUSES
+from routing.states import FINAL_STATUSES, CallState, RoutingError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _hung_up():
             Call.status.in_(FINAL_STATUSES))
 
 
-def _arrivals(session: Session, older_than: datetime | None) -> list:
+def _arrivals(session: Session, older_than: datetime | None, sid: str | None = None) -> list:
     query = (
         select(Call.sid, Queue.name, Call.created_at, Call.status, Call.preferred_agent_ids, Customer.value_tier,
                CustomerValue.clv_cents)
@@ -66,13 +66,17 @@ def _arrivals(session: Session, older_than: datetime | None) -> list:
     )
     if older_than is not None:
         query = query.where(Call.created_at < older_than)
+    if sid is not None:
+        query = query.where(Call.sid == sid)
     return list(session.execute(query))
 
 
-def _hang_ups(session: Session, older_than: datetime | None) -> list[Call]:
+def _hang_ups(session: Session, older_than: datetime | None, sid: str | None = None) -> list[Call]:
     query = select(Call).options(lazyload("*")).where(*_hung_up()).order_by(Call.ended_at, Call.id).limit(BATCH)
     if older_than is not None:
         query = query.where(or_(Call.ended_at.is_(None), Call.ended_at < older_than))
+    if sid is not None:
+        query = query.where(Call.sid == sid)
     return list(session.scalars(query))
 
 
@@ -94,25 +98,53 @@ def has_deferred(services: Services) -> bool:
         return arriving is not None or session.scalar(select(Call.id).where(*_hung_up()).limit(1)) is not None
 
 
+def _route(services: Services, cutoff: datetime | None, sid: str | None = None) -> tuple[int, bool]:
+    """One batch (or the one call `sid`): how many calls it routed, and whether a batch was full."""
+    now = services.clock()
+    with transaction(services.sessions) as session:
+        lock_routing(session)  # before reading the rows: two processes never route one call twice
+        arrivals, hang_ups = _arrivals(session, cutoff, sid), _hang_ups(session, cutoff, sid)
+        if not arrivals and not hang_ups:
+            return 0, False
+        config = services.routing_config
+        decisions = [decide_and_store_many(session, _events(arrivals, hang_ups), now, config)]
+        for call in hang_ups:  # the caller is gone: so are the transfers still routing them
+            decisions.extend(end_with_customer(session, call, call.ended_at or now, now, config))
+    carry_out(services, merge_decisions(decisions))
+    return len(arrivals) + len(hang_ups), len(arrivals) == BATCH or len(hang_ups) == BATCH
+
+
+def _route_one_by_one(services: Services, cutoff: datetime | None) -> int:
+    """After a batch the engine refused: route its calls one at a time, and take out of deferred routing a
+    call the engine refuses on its own (logged, marked `routing_error`), so it cannot hold up the others."""
+    with transaction(services.sessions) as session:
+        sids = [row.sid for row in _arrivals(session, cutoff)] + [call.sid for call in _hang_ups(session, cutoff)]
+    routed = 0
+    for sid in sids:
+        try:
+            routed += _route(services, cutoff, sid)[0]
+        except RoutingError:
+            log.exception("routing refused call %s; it is taken out of line", sid)
+            with transaction(services.sessions) as session:
+                lock_routing(session)
+                session.execute(update(Call).where(Call.sid == sid).values(
+                    routing_state=CallState.ENDED.value, routing_outcome="routing_error"))
+    return routed
+
+
 def route_deferred(services: Services, older_than: timedelta | None = None) -> int:
     """Route every deferred arrival and hang-up (only those older than `older_than`, for the sweeper);
     return how many calls were routed."""
     routed = 0
     while has_deferred(services):
-        now = services.clock()
-        cutoff = now - older_than if older_than is not None else None
-        with transaction(services.sessions) as session:
-            lock_routing(session)  # before reading the rows: two processes never route one call twice
-            arrivals, hang_ups = _arrivals(session, cutoff), _hang_ups(session, cutoff)
-            if not arrivals and not hang_ups:
-                return routed
-            config = services.routing_config
-            decisions = [decide_and_store_many(session, _events(arrivals, hang_ups), now, config)]
-            for call in hang_ups:  # the caller is gone: so are the transfers still routing them
-                decisions.extend(end_with_customer(session, call, call.ended_at or now, now, config))
-        routed += len(arrivals) + len(hang_ups)
-        carry_out(services, merge_decisions(decisions))
-        if len(arrivals) < BATCH and len(hang_ups) < BATCH:
+        cutoff = services.clock() - older_than if older_than is not None else None
+        try:
+            count, full = _route(services, cutoff)
+        except RoutingError:
+            log.exception("the engine refused a batch of deferred routing; routing its calls one at a time")
+            return routed + _route_one_by_one(services, cutoff)
+        routed += count
+        if not full:
             break
     return routed
 

@@ -266,6 +266,25 @@ def test_a_caller_who_hangs_up_before_routing_is_never_offered(hub):
         assert session.scalar(select(Agent.work).where(Agent.id == agent_id)) == "idle"
 
 
+def test_a_call_the_engine_refuses_is_taken_out_of_line_and_does_not_hold_up_the_others(hub):
+    services = hub.extensions["switchboard"]
+    agent_id = _available_agent(services)
+    broken, waiting, fine = new_sid(), new_sid(), new_sid()
+    post(hub, "/webhooks/voice/incoming", voice_params(broken))
+    post(hub, "/webhooks/voice/incoming", voice_params(waiting))
+    with transaction(services.sessions) as session:  # a state routing cannot have made: an offer without its agent
+        agent = session.get(Agent, agent_id)
+        agent.work, agent.call_sid, agent.presence, agent.break_reason = "idle", None, "break", "meeting"
+    answers = [_unsent(hub, "/webhooks/voice/status", status_params(broken, "completed", 1, CallDuration="3")),
+               _unsent(hub, "/webhooks/voice/status", status_params(waiting, "completed", 2, CallDuration="4")),
+               _unsent_incoming(hub, fine)]
+    for answer in answers:
+        answer.close()
+    assert hub.extensions["deferred_router"].drain()
+    assert (the_call(hub, broken).routing_state, the_call(hub, broken).routing_outcome) == ("ended", "routing_error")
+    assert the_call(hub, waiting).routing_state == "ended" and the_call(hub, fine).routing_state == "waiting"
+
+
 def test_a_closed_queue_answers_with_voicemail_and_books_it(hub):
     services = hub.extensions["switchboard"]
     from hub.admin import configure_queue
