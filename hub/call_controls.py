@@ -137,8 +137,14 @@ def _join_supervisor(services: Services, session_data: dict, supervisor_id: int,
         raise FlowError("the agent's phone is not on the call yet")
     existing = session_data["existing"]
     if existing is not None:
-        _update(services, session_data["conference"], existing, muted=listen, coaching=whisper,
-                call_sid_to_coach=coach)
+        try:
+            telephony.update_participant(session_data["conference"], existing, muted=listen, coaching=whisper,
+                                         call_sid_to_coach=coach)
+        except TelephonyError as exc:
+            if not exc.rejected:
+                raise
+            existing = None  # that leg just left (its hang-up not reported yet): ring the supervisor again
+    if existing is not None:
         sid = existing
     else:
         query = f"?call={session_data['root']}&agent={supervisor_id}&leg={Leg.SUPERVISOR.value}"

@@ -248,10 +248,17 @@ def test_supervisors_listen_whisper_and_barge_and_agents_can_bring_one_in_but_no
             monitor(services, Actor(id=1, supervisor=False), sid, "listen")
     finally:
         services.close()
-    # ...but she can bring a supervisor in: sue's phone joins everyone, unmuted
+    # ...but she can bring a supervisor in: sue's phone joins everyone, unmuted. The hub may not have heard
+    # yet that sue's last leg hung up (its status callback is on its way): pin that moment with a leg row
+    # the hub still thinks live but the conference no longer holds; she is rung again, not refused.
+    stale = "CA" + "5" * 32
+    with transaction(stack.sessions) as session:
+        session.add(Call(sid=stale, parent_sid=sid, leg=Leg.SUPERVISOR.value, agent_id=sue_id, status="in-progress",
+                         direction="outbound-api", from_number="+15005550006", to_number="client:sue"))
     assert ana.call("bring_in_supervisor", {"call_sid": sid, "supervisor_id": sue_id}) == {"ok": True}
     joined = wait_until(lambda: [leg for leg in _legs(stack, sid, Leg.SUPERVISOR.value)
                                  if _participant(stack, leg.sid)], message="sue brought in")
+    assert joined[0].sid != stale
     assert _participant(stack, joined[0].sid)["muted"] is False
     not_sup = ana.call("bring_in_supervisor", {"call_sid": sid, "supervisor_id": 1})
     assert not_sup["ok"] is False and "not a supervisor" in not_sup["error"]
