@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.dialer import attach_call, load_stats, save_stats
 from campaigns.models import AttemptStatus, Campaign, DialAttempt, Lead, LeadStatus
+from campaigns.pace_requests import pace_soon
 from campaigns.pacing import DialOutcome, record_dial, record_handle
 from campaigns.screening import after_disposition
 from hub.customers import add_entry
@@ -90,7 +91,9 @@ def answer(services: Services, attempt_id: int, params: Mapping[str, str]) -> An
             attempt.agent_id = call.agent_id
             lead.status = LeadStatus.IN_CALL.value
             plan = AnswerPlan("connect", sid)
+        campaign_id = campaign.id
     carry_out(services, stored, answering=sid)
+    pace_soon(services, campaign_id)  # a line stopped ringing and may have taken an agent: plan again now
     return plan
 
 
@@ -183,17 +186,18 @@ def leg_ended(session: Session, call: Call, ended_at: datetime, now: datetime,
     return stored
 
 
-def link_status(services: Services, attempt_id: int, params: Mapping[str, str]) -> bool:
+def link_status(services: Services, attempt_id: int, params: Mapping[str, str]) -> int | None:
     """Before a campaign call's status callback is applied, make sure its intent knows the call (the REST
-    answer that would have told it may have been lost with a killed worker). Returns whether the attempt exists."""
+    answer that would have told it may have been lost with a killed worker). Returns the attempt's campaign,
+    or None when there is no such attempt for this call."""
     with transaction(services.sessions) as session:
         attempt = session.get(DialAttempt, attempt_id)
         if attempt is None:
-            return False
+            return None
         if attempt.call_sid not in (None, params["CallSid"]):
-            return False  # a forged or crossed callback: the attempt belongs to another call
+            return None  # a forged or crossed callback: the attempt belongs to another call
         attach_call(session, attempt, params["CallSid"], "queued", services.clock())
-    return True
+        return attempt.campaign_id
 
 
 def machine_message(services: Services, attempt_id: int) -> str:

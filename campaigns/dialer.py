@@ -57,7 +57,9 @@ def pace(services: Services, campaign_id: int) -> PaceResult:
     now = services.clock()
     rate = CallRate(services.redis, services.settings.twilio_account_sid or "local", services.settings.dial_cps)
     with transaction(services.sessions) as session:
-        campaign = session.get(Campaign, campaign_id)
+        # one step of a campaign at a time (SQLite's BEGIN IMMEDIATE already serialises): a step asked for by
+        # an event may start while the once-a-second step runs, and both would open lines for the same agents
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or campaign.status != CampaignStatus.RUNNING.value:
             return PaceResult(running=False)
         mode = DialMode(campaign.mode)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from campaigns import dialer, handoff, preview, reconciler
+from campaigns.pace_requests import soon_key
 from campaigns.models import Campaign, CampaignStatus
 from hub.db import transaction
 from hub.effects import push
@@ -38,6 +39,7 @@ def pace(campaign_id: int) -> None:
     """One pacing step: write the intents, place the calls, then plan the next step while the campaign runs."""
     services = current_services()
     services.redis.set(_alive_key(campaign_id), "1", ex=10)
+    services.redis.delete(soon_key(campaign_id))  # an event from now on asks for a step after this one
     result = dialer.pace(services, campaign_id)
     try:
         for attempt_id in result.intents:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, lazyload
 from campaigns.call_flows import agent_joined as campaign_agent_joined
 from campaigns.call_flows import leg_ended as campaign_leg_ended
 from campaigns.call_flows import link_status as campaign_link_status
+from campaigns.pace_requests import pace_soon
 from hub.customers import Caller, add_entry, identify_caller_briefly
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
@@ -200,9 +201,13 @@ def record_campaign_status(services: Services, attempt_id: int, params: Mapping[
                            idempotency_token: str | None = None) -> str:
     """Apply one call-progress callback of a campaign's call: tie it to its dial intent first (the REST answer
     that would have may have died with a worker), then as any other status callback."""
-    if not campaign_link_status(services, attempt_id, params):
+    campaign_id = campaign_link_status(services, attempt_id, params)
+    if campaign_id is None:
         return "unknown"
-    return record_status(services, params, idempotency_token=idempotency_token)
+    outcome = record_status(services, params, idempotency_token=idempotency_token)
+    if outcome == "applied" and params.get("CallStatus") in FINAL_STATUSES:
+        pace_soon(services, campaign_id)  # a line came free: the dialer may open another now
+    return outcome
 
 
 def _leg_ended(session: Session, call: Call, params: Mapping[str, str], ended_at: datetime, now: datetime,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from campaigns.pace_requests import pace_for_agents
 from hub.db import transaction
 from hub.models import Agent, Call, Leg
 from hub.routing_store import StoredDecision, decide_and_store
@@ -59,6 +60,7 @@ def carry_out(services: Services, decision: StoredDecision, answering: str | Non
                 closed = "&closed=1" if command.after_hours else ""
                 _redirect(services, command.sid, f"/webhooks/voice/{path}?call={command.sid}{closed}")
     push(services, changed_agents)
+    pace_for_agents(services, decision.freed_agents)  # their campaigns dial for them now, not next second
 
 
 def _redirect(services: Services, sid: str, path: str) -> None:

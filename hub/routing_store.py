@@ -5,7 +5,7 @@ caller's transaction. The commands it returns are carried out by the caller afte
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
@@ -41,6 +41,7 @@ class StoredDecision:
     commands: list[engine.Command]
     changed_agents: set[int]
     changed_calls: set[str]
+    freed_agents: set[int] = field(default_factory=set)  # free for work now, and were not before
 
 
 def merge_decisions(decisions: list[StoredDecision]) -> StoredDecision | None:
@@ -49,7 +50,8 @@ def merge_decisions(decisions: list[StoredDecision]) -> StoredDecision | None:
         return decisions[0] if decisions else None
     return StoredDecision([c for d in decisions for c in d.commands],
                           set().union(*(d.changed_agents for d in decisions)),
-                          set().union(*(d.changed_calls for d in decisions)))
+                          set().union(*(d.changed_calls for d in decisions)),
+                          set().union(*(d.freed_agents for d in decisions)))
 
 
 def _diversion(action: str | None, queue: str | None) -> Diversion | None:
@@ -205,7 +207,9 @@ def decide_and_store_many(session: Session, events: list[engine.Event], now: dat
             call = each.calls.get(sid)
             if call is not None and call.agent_id is not None:
                 changed_agents.add(call.agent_id)
-    return StoredDecision(commands, changed_agents, changed_calls)
+    freed = {aid for aid in changed_agents if aid in state.agents and state.agents[aid].is_free()
+             and not (aid in before.agents and before.agents[aid].is_free())}
+    return StoredDecision(commands, changed_agents, changed_calls, freed)
 
 
 def _store_agents(session: Session, before: engine.RoutingState, after: engine.RoutingState, now: datetime) -> set[int]:
