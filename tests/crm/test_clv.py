@@ -11,6 +11,7 @@ from datetime import date
 import numpy as np
 import pytest
 from scipy import integrate, stats
+from scipy.special import hyp2f1
 
 from crm import clv
 
@@ -291,3 +292,45 @@ def test_a_stationary_fit_on_a_ridge_is_kept_when_a_later_start_ends_lower_but_n
     model = clv.fit_bgnbd(x, t_x, age, weights=weights)
     assert model.log_likelihood == pytest.approx(-150.7278, abs=1e-3)
     assert 0 < clv.probability_alive(model, [2], [26.0], [77.86])[0] < 1
+
+
+def test_expected_purchases_stay_finite_as_a_fit_runs_out_along_its_ridge():
+    # A base of three identical buyers: the fit ends with r, alpha, a, b in the thousands to hundreds of
+    # thousands (where exactly depends on the CPU). scipy's 2F1 gives up there; the value must not, and must
+    # join up with what scipy gives for the same model a tenth the size.
+    x, t_x, age = np.array([2.0, 5.0, 1.0]), np.array([120 / 7, 40.0, 3.0]), np.array([400 / 7, 52.0, 30.0])
+
+    def model(scale):
+        return clv.BgNbd(r=372_283.4 * scale, alpha=3_269_017.4 * scale, a=11_024.7, b=11_272.2, log_likelihood=0)
+
+    far, near = model(1.0), model(0.1)
+    assert not np.any(np.isfinite(hyp2f1(far.r + x, far.b + x, far.a + far.b + x - 1, 52 / (far.alpha + age + 52))))
+    expected = clv.expected_purchases(far, 52.0, x, t_x, age)
+    np.testing.assert_allclose(expected, clv.expected_purchases(near, 52.0, x, t_x, age), rtol=1e-3)
+    assert np.all(expected > 0)
+
+
+def test_the_series_behind_the_fallback_matches_scipy_where_scipy_works():
+    rng = np.random.default_rng(11)
+    p, q, c = (rng.uniform(0.5, 60.0, 200) for _ in range(3))
+    z, log_decay = rng.uniform(0.0, 0.9, 200), rng.uniform(-5.0, 0.0, 200)
+    # summed in logs, term by term, against scipy's own evaluation (both rounding, more so near z = 0.9)
+    np.testing.assert_allclose(clv._decayed_series(p, q, c, z, log_decay), np.exp(log_decay) * hyp2f1(p, q, c, z),
+                               rtol=1e-8)
+
+
+def test_a_flat_direction_of_the_likelihood_is_found_wherever_the_search_stopped_on_it():
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 8, 5_000).astype(float)
+    same_mean = rng.gamma(6.0 * x, 35.0 / (6.0 * x))  # no spread between customers: q and v not identified
+    spread = rng.gamma(6.0 * x, 1.0 / rng.gamma(4.0, 1 / 15.0, 5_000)) / x  # p 6, q 4, v 15: identified
+
+    def objective(frequency, value):
+        weights = np.ones_like(frequency)
+        return lambda theta: clv._mean_negative(*clv._gg_ll_and_gradient(theta, frequency, value), weights,
+                                                weights.sum())
+
+    on_ridge = np.log([6.019, 7_741.5, 44_909.8])  # where one CPU's search stops: converged, not at the bound
+    assert clv._flat_parameters(objective(x, same_mean), on_ridge) == [1, 2]
+    fitted = clv.fit_gamma_gamma(x, spread)
+    assert clv._flat_parameters(objective(x, spread), np.log([fitted.p, fitted.q, fitted.v])) == []
