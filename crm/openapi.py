@@ -49,7 +49,10 @@ def crm_paths() -> dict[str, Any]:
                        note=CUSTOMER_ACCESS),
             "post": _op("Add an order (201); the same order_id again returns the stored order (200), a different "
                         "order under that id is a conflict (409). The customer's tier and stage are recomputed",
-                        "agent", [cid], body=_ORDER, ok="201", errors=("400", "404", "409")),
+                        "agent", [cid], body=_ORDER, ok="201", errors=("400", "404", "409"),
+                        note="An agent records an order only for the customer of the work they hold (as for the "
+                             "reads): any other customer is a 403, whether or not it exists. Supervisors and admins "
+                             "record one for every customer."),
         },
         "/customers/{customer_id}/value": {"get": _op(
             "A customer's tier, stage, RFM scores, lifetime value, P(alive), churn flag, value to date, and their "

@@ -1,6 +1,7 @@
 """The CRM's REST API under /api/v1: orders (one, or a CSV of purchase history), a customer's value and its
 history, recomputes and their runs, CRM settings, and segments (live counts, CSV export, seeding a campaign).
-An agent reads the orders and value only of the customer of the work they hold (hub.customer_access).
+An agent reads the orders and value, and records an order, only for the customer of the work they hold
+(hub.customer_access).
 
 Same auth, errors and CSRF rule as campaigns/views.py: writes made with a session cookie need the
 X-CSRF-Token header; bearer-token requests are exempt.
@@ -23,7 +24,7 @@ from crm.segments import (count_segment, export_segment, find_segment, save_segm
                           segment_dict, validate_criteria)
 from hub.auth import role_required
 from hub.db import transaction
-from hub.json_api import install, json_body, page, readable_customer
+from hub.json_api import check_order_allowed, install, json_body, page, readable_customer
 
 bp = Blueprint("crm_api", __name__, url_prefix="/api/v1")
 
@@ -45,6 +46,7 @@ _page = page
 def order_add(customer_id: int):
     services = _services()
     with transaction(services.sessions) as db:
+        check_order_allowed(db, customer_id)
         order, created = add_order(db, customer_id, _json_body(), OrderSource.API.value, services.clock())
         body = order_dict(order)
     if created:  # after the commit: the worker must see the order

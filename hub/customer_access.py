@@ -3,7 +3,7 @@
 The work an agent holds is the call they are offered, talking on or wrapping up (inbound, a transfer, a
 callback or a campaign's call: its customer), and the campaign lead they preview before dialing (its
 customer, when the lead is on file). The console's screen pop, the unknown caller's search and the REST API
-all ask here.
+all ask here; so does recording an order for a customer, which follows the same rule.
 """
 from __future__ import annotations
 
@@ -47,6 +47,13 @@ def check_customer_access(session: Session, actor: Actor, customer_id: int) -> N
     """Refuse (403) an agent asking for a customer who is not the one of the work they hold."""
     if not may_see_customer(session, actor, customer_id):
         raise FlowError("you can see a customer's data only while you handle their call or preview their lead", 403)
+
+
+def check_may_record_order(session: Session, actor: Actor, customer_id: int) -> None:
+    """Refuse (403) an agent recording an order for a customer who is not the one of the work they hold."""
+    if not may_see_customer(session, actor, customer_id):
+        raise FlowError("you can record a customer's order only while you handle their call or preview their lead",
+                        403)
 
 
 def check_may_search(session: Session, actor: Actor) -> None:

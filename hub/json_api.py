@@ -1,6 +1,6 @@
 """What the JSON API blueprints share: errors as JSON, the CSRF rule for cookie sessions, reading a JSON body,
-paging, and which customers the caller may read (hub.customer_access: an agent only the customer of the work
-they hold; a 403 otherwise).
+paging, and which customers the caller may read or record an order for (hub.customer_access: an agent only the
+customer of the work they hold; a 403 otherwise).
 
 Writes made with a session cookie need the X-CSRF-Token header (the value the pages carry); bearer-token
 requests cannot be forged cross-site and are exempt.
@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from hub.auth import check_csrf
 from hub.call_controls import Actor
-from hub.customer_access import check_customer_access, check_may_search
+from hub.customer_access import check_customer_access, check_may_record_order, check_may_search
 from hub.errors import FlowError
 from hub.models import Customer
 
@@ -81,6 +81,12 @@ def readable_customer(db: Session, customer_id: int) -> Customer:
     if customer is None:
         abort(404, description=f"no customer {customer_id}")
     return customer
+
+
+def check_order_allowed(db: Session, customer_id: int) -> None:
+    """A 403 for an agent who records an order for a customer other than the one of the work they hold, asked
+    before the lookup as for the reads."""
+    _as_http_error(lambda: check_may_record_order(db, current_actor(), customer_id))
 
 
 def check_searching_allowed(db: Session) -> None:

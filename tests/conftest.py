@@ -24,7 +24,8 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from config.settings import Settings
-from hub.db import make_engine
+from hub.admin import add_agent
+from hub.db import make_engine, transaction
 from hub.migrate import upgrade
 import campaigns.models  # noqa: F401  (so truncation covers the campaign tables)
 import crm.models  # noqa: F401  (and the CRM tables)
@@ -222,6 +223,21 @@ def processes(tmp_path) -> Iterator[Processes]:
     procs = Processes(str(tmp_path))
     yield procs
     procs.stop()
+
+
+@pytest.fixture
+def stack(processes, sqlite_url, redis_client):
+    """A running hub on SQLite (tests/stack.py) with the agent ana on support and the supervisor sue. A test
+    module that needs another hub defines its own `stack`, which pytest takes instead of this one."""
+    from tests.stack import PASSWORD, Stack  # imported here: tests.stack imports this module
+
+    stack = Stack(processes, sqlite_url)
+    stack.seed([("ana", {"support": 1})])
+    with transaction(stack.sessions) as session:
+        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
+    stack.start()
+    yield stack
+    stack.stop()
 
 
 def http_json(method: str, url: str, **kwargs):

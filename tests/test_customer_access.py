@@ -1,7 +1,7 @@
 """An agent reads a customer's card, timeline, orders and value over the REST API only for the work they hold
-(the call they are offered, talking on or wrapping up; the lead they preview); supervisors and admins read
-everyone. Through the Flask app on SQLite and PostgreSQL, and on the real stack (web and worker processes,
-the carrier simulator, a Socket.IO console)."""
+(the call they are offered, talking on or wrapping up; the lead they preview), and records an order only for
+that customer; supervisors and admins read everyone and record anyone's. Through the Flask app on SQLite and
+PostgreSQL, and on the real stack (web and worker processes, the carrier simulator, a Socket.IO console)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -22,12 +22,13 @@ from hub.models import Agent, Customer, CustomerPhone
 from tests.campaigns.helpers import ALL_WEEK
 from tests.conftest import make_settings
 from tests.offers import offer_call
-from tests.stack import PASSWORD, QUEUE_NUMBER, Stack
+from tests.stack import PASSWORD, QUEUE_NUMBER
 
 GRACE, ADA = "+12125550001", "+12125550002"
 READS = ("/api/v1/customers/{id}", "/api/v1/customers/{id}/timeline", "/api/v1/customers/{id}/orders",
          "/api/v1/customers/{id}/value")
 REFUSAL = "you can see a customer's data only while you handle their call or preview their lead"
+ORDER_REFUSAL = "you can record a customer's order only while you handle their call or preview their lead"
 
 
 def _customer(session, name: str, number: str, now: datetime) -> int:
@@ -149,19 +150,50 @@ def test_an_agent_previewing_a_campaign_lead_reads_that_leads_customer_only(app)
     assert_refused(client, ana, app.customers["ada"])
 
 
+def test_an_agent_records_an_order_only_for_the_customer_of_the_work_in_hand_and_a_refusal_stores_nothing(app):
+    services = app.extensions["switchboard"]
+    client = app.test_client()
+    grace, ada = app.customers["grace"], app.customers["ada"]
+    ana, ben = bearer(client, "ana"), bearer(client, "ben")
+
+    def post(customer_id: int, headers, order_id: str):
+        return client.post(f"/api/v1/customers/{customer_id}/orders", json={"amount": "5.00", "order_id": order_id},
+                           headers=headers)
+
+    def stored() -> tuple[list[tuple[int, str | None]], int]:
+        with transaction(services.sessions) as session:
+            orders = session.execute(select(Order.customer_id, Order.external_id).where(Order.source == "api")
+                                     .order_by(Order.id)).all()
+        return [tuple(o) for o in orders], len(services.jobs.queue.get_job_ids())
+
+    for customer_id in (grace, ada, 999):  # no work in hand: nobody's order, and no id is confirmed
+        refused = post(customer_id, ana, "W-0")
+        assert refused.status_code == 403 and refused.get_json() == {"error": "Forbidden", "message": ORDER_REFUSAL}
+    assert stored() == ([], 0)  # no order, and no recompute asked for
+
+    offer_call(app, "ana", GRACE)
+    assert post(grace, ana, "W-1").status_code == 201
+    assert post(ada, ana, "W-2").status_code == 403
+    assert post(grace, ben, "W-3").status_code == 403  # another agent, with nothing in hand
+    for login, order_id in (("sue", "W-4"), ("al", "W-5")):  # supervisors and admins: anyone's
+        assert post(ada, bearer(client, login), order_id).status_code == 201, login
+    assert post(999, bearer(client, "sue"), "W-6").get_json() == {"error": "Refused", "message": "no customer 999"}
+    assert stored() == ([(grace, "W-1"), (ada, "W-4"), (ada, "W-5")], 3)
+
+    change_presence(services, _agent_id(app, "ana"), "offline")  # the offer is withdrawn: so is the right
+    assert post(grace, ana, "W-7").status_code == 403
+    assert stored()[0] == [(grace, "W-1"), (ada, "W-4"), (ada, "W-5")]
+
+
 # ---------------------------------------------------------------- the real stack
 
 
 @pytest.fixture
-def stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url)
-    stack.seed([("ana", {"support": 1})])
+def stack(stack):
+    """The running hub of tests/conftest.py, with Ada on file too."""
     with transaction(stack.sessions) as session:
-        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
         session.add(Customer(name="Ada Lovelace", phones=[CustomerPhone(number=ADA)]))
-    stack.start()
-    yield stack
-    stack.stop()
+    return stack
 
 
 def test_on_the_real_stack_an_agent_reads_their_callers_data_through_wrap_up_and_not_after(stack):

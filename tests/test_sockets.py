@@ -5,20 +5,8 @@ import pytest
 import requests
 import socketio
 
-from hub.admin import add_agent
 from hub.db import transaction
 from tests.stack import PASSWORD, Stack
-
-
-@pytest.fixture
-def stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url)
-    stack.seed([("ana", {"support": 1})])
-    with transaction(stack.sessions) as session:
-        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
-    stack.start()
-    yield stack
-    stack.stop()
 
 
 def connect(url: str, namespace: str, auth=None) -> socketio.Client:

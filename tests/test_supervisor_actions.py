@@ -10,25 +10,12 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from campaigns.models import Campaign, Lead
-from hub.admin import add_agent
 from hub.db import transaction
 from hub.models import Agent
 from tests.campaigns.helpers import seed_campaign
 from tests.conftest import wait_until
-from tests.stack import PASSWORD, Stack
 from tests.test_browser import ARTIFACTS, browser, log_in  # noqa: F401  (browser is a fixture)
 from tests.test_sockets import token
-
-
-@pytest.fixture
-def stack(processes, sqlite_url, redis_client):
-    stack = Stack(processes, sqlite_url)
-    stack.seed([("ana", {"support": 1})])
-    with transaction(stack.sessions) as session:
-        add_agent(session, "sue", "Sue", PASSWORD, "supervisor")
-    stack.start()
-    yield stack
-    stack.stop()
 
 
 def _wallboard(stack) -> socketio.Client:

@@ -159,6 +159,8 @@ def test_every_crm_route_refuses_anonymous_callers_and_the_wrong_role_and_writes
     reads = [(method, path) for method, path, role in ROUTES if role == AGENT and method == "GET"]
     for method, path in reads:  # an agent reads a customer's orders and value only for the work in hand...
         assert call(client, method, _fill(path, cid, seg), ana).status_code == 403, (method, path)
+    assert client.post(f"/api/v1/customers/{cid}/orders", json={"amount": "3"}, headers=ana).status_code == 403
+    assert stored(app) == before  # ...and records an order only for it
     offer_call(app, "ana", "+12125550101")  # ...such as Ada's call (tests/test_customer_access.py: the rule)
     for method, path in reads:
         assert call(client, method, _fill(path, cid, seg), ana).status_code == 200, (method, path)
@@ -193,22 +195,22 @@ def test_every_crm_write_with_a_session_cookie_needs_the_csrf_token(app):
 def test_an_order_sent_twice_is_stored_once_and_another_order_under_its_id_is_a_conflict(app):
     client = app.test_client()
     cid = add_customer(app, "Ada Lovelace", "+12125550101")
-    ana = bearer(client, "ana", "password1")
+    ana, sue = bearer(client, "ana", "password1"), bearer(client, "sue", "password2")
     body = {"amount": "19.99", "order_id": "W-7", "ordered_at": "2025-05-01T10:00:00+02:00", "product": "Panel",
             "category": "Solar"}
-    first = client.post(f"/api/v1/customers/{cid}/orders", json=body, headers=ana)
+    first = client.post(f"/api/v1/customers/{cid}/orders", json=body, headers=sue)
     assert first.status_code == 201
     order = first.get_json()
     assert (order["amount"], order["amount_cents"], order["currency"], order["order_id"], order["source"]) == \
         ("19.99", 1999, "USD", "W-7", "api")
     assert order["ordered_at"] == "2025-05-01T08:00:00+00:00"  # kept in UTC
     assert queued(app) == [("crm.tasks.recompute_customer", [cid, f"order {order['id']} of 19.99 USD"])]
-    retried = client.post(f"/api/v1/customers/{cid}/orders", json={**body, "amount": 19.99}, headers=ana)
+    retried = client.post(f"/api/v1/customers/{cid}/orders", json={**body, "amount": 19.99}, headers=sue)
     assert retried.status_code == 200 and retried.get_json() == order  # the stored order, unchanged
-    conflict = client.post(f"/api/v1/customers/{cid}/orders", json={**body, "amount": "25.00"}, headers=ana)
+    conflict = client.post(f"/api/v1/customers/{cid}/orders", json={**body, "amount": "25.00"}, headers=sue)
     assert conflict.status_code == 409 and "'W-7' is already used by another order" in conflict.get_json()["message"]
     other = add_customer(app, "Bo Diddley", "+12125550102")
-    elsewhere = client.post(f"/api/v1/customers/{other}/orders", json=body, headers=ana)
+    elsewhere = client.post(f"/api/v1/customers/{other}/orders", json=body, headers=sue)
     assert elsewhere.status_code == 409  # the same order id cannot belong to two customers
     offer_call(app, "ana", "+12125550101")  # an agent lists the orders of the customer on their call
     listed = client.get(f"/api/v1/customers/{cid}/orders", headers=ana).get_json()
@@ -238,13 +240,13 @@ def test_an_order_sent_twice_is_stored_once_and_another_order_under_its_id_is_a_
 def test_a_bad_order_is_refused_with_a_clear_message_and_nothing_is_stored(app, body, words):
     client = app.test_client()
     cid = add_customer(app, "Ada Lovelace", "+12125550101")
-    ana = bearer(client, "ana", "password1")
+    sue = bearer(client, "sue", "password2")
     before = stored(app)
     if isinstance(body, str):
-        response = client.post(f"/api/v1/customers/{cid}/orders", data=body, headers=ana,
+        response = client.post(f"/api/v1/customers/{cid}/orders", data=body, headers=sue,
                                content_type="application/x-www-form-urlencoded")
     else:
-        response = client.post(f"/api/v1/customers/{cid}/orders", json=body, headers=ana)
+        response = client.post(f"/api/v1/customers/{cid}/orders", json=body, headers=sue)
     assert response.status_code == 400 and words in response.get_json()["message"]
     assert stored(app) == before
 
@@ -252,12 +254,13 @@ def test_a_bad_order_is_refused_with_a_clear_message_and_nothing_is_stored(app, 
 def test_orders_of_a_customer_who_does_not_exist_are_a_404(app):
     client = app.test_client()
     ana, sue = bearer(client, "ana", "password1"), bearer(client, "sue", "password2")
-    for response in (client.post("/api/v1/customers/999/orders", json={"amount": "5"}, headers=ana),
+    for response in (client.post("/api/v1/customers/999/orders", json={"amount": "5"}, headers=sue),
                      client.get("/api/v1/customers/999/orders", headers=sue),
                      client.get("/api/v1/customers/999/value", headers=sue)):
         assert response.status_code == 404 and response.get_json()["message"] == "no customer 999"
     for path in ("/api/v1/customers/999/orders", "/api/v1/customers/999/value"):  # an agent learns nothing
         assert client.get(path, headers=ana).status_code == 403  # of which customers exist
+    assert client.post("/api/v1/customers/999/orders", json={"amount": "5"}, headers=ana).status_code == 403
     assert stored(app)["orders"] == 0 and queued(app) == []
 
 
