@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from campaigns.call_flows import agent_joined as campaign_agent_joined
 from campaigns.call_flows import leg_ended as campaign_leg_ended
 from campaigns.call_flows import link_status as campaign_link_status
 from campaigns.pace_requests import pace_soon
+from hub.call_events import record_once
 from hub.customers import Caller, add_entry, identify_caller_briefly
 from hub.db import lock_routing, transaction
 from hub.effects import carry_out, ensure_leg
-from hub.models import Call, CallEvent, Leg, Queue
+from hub.models import Call, Leg, Queue
 from hub.phone import masked, try_e164
 from hub.deferred_routing import ARRIVING, hang_up_can_wait
 from hub.routing_store import StoredDecision, decide_and_store, lifetime_value, merge_decisions, queue_is_open
@@ -152,49 +152,46 @@ def record_status(
     agent_id: int | None = None,
     leg_kind: str | None = None,
 ) -> str:
-    """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale' or 'unknown'.
+    """Apply one call-progress callback. Returns 'applied', 'duplicate', 'stale', 'unknown' or 'deferred'.
 
-    A plain inbound caller's hang-up is stored here and routed after the answer (hub.deferred_routing)."""
+    'deferred': a plain inbound caller's final status (`hub.deferred_routing.hang_up_can_wait`) is stored here
+    without the routing lock, and routed after the answer by `hub.deferred_routing.route_deferred`; the
+    webhook answers it `{"outcome": "deferred"}` (docs/routing.md, "Answer first, route next")."""
     sid, status = params["CallSid"], params.get("CallStatus", "")
     now = services.clock()
     stored: StoredDecision | None = None
     with transaction(services.sessions) as session:
-        deferred = status in FINAL_STATUSES and _hang_up_can_wait(session, sid)
+        # one read of the call, with whether its hang-up can wait; its relations load only if used
+        row = session.execute(select(Call, hang_up_can_wait()).options(lazyload("*"))
+                              .where(Call.sid == sid)).first()
+        call, can_wait = row if row is not None else (None, False)
+        deferred = status in FINAL_STATUSES and bool(can_wait)
         if status in FINAL_STATUSES and not deferred:
             lock_routing(session)  # a final status routes: lock before touching rows, or processes deadlock
-        call = session.scalar(select(Call).where(Call.sid == sid))
+            # and read the call again under the lock: a routing flow, or this call's other final status, may
+            # have changed it while this one waited (a plain read takes no row lock, so none is out of order)
+            call = session.scalar(select(Call).where(Call.sid == sid).execution_options(populate_existing=True))
         if call is None and parent_sid and (agent_id is not None or leg_kind == Leg.CALLBACK.value):
             call = ensure_leg(session, sid, parent_sid, agent_id, status, params.get("To", ""),
                               params.get("From", ""), kind=leg_kind or Leg.AGENT.value)
         if call is None:
             log.warning("status callback for unknown call %s ignored", sid)
             return "unknown"
-        event = CallEvent(
-            source_sid=sid, kind="status", sequence_number=_int(params.get("SequenceNumber")),
-            idempotency_token=idempotency_token, name=status[:32], call_sid=sid, payload=dict(params),
-            occurred_at=_timestamp(params, now),
-        )
-        try:
-            with session.begin_nested():
-                session.add(event)
-        except IntegrityError:
+        sequence, occurred_at = _int(params.get("SequenceNumber")), _timestamp(params, now)
+        if not record_once(session, source_sid=sid, kind="status", sequence_number=sequence,
+                           idempotency_token=idempotency_token, name=status[:32], call_sid=sid,
+                           payload=dict(params), occurred_at=occurred_at):
             return "duplicate"
         if not advances(call.status, status):
             return "stale"
         call.status = status
-        call.last_sequence = event.sequence_number
+        call.last_sequence = sequence
         if status in FINAL_STATUSES:
-            stored = _leg_ended(session, call, params, event.occurred_at or now, now, services.routing_config,
+            stored = _leg_ended(session, call, params, occurred_at or now, now, services.routing_config,
                                 deferred=deferred)
     if stored is not None:
         carry_out(services, stored)
     return "deferred" if deferred else "applied"
-
-
-def _hang_up_can_wait(session: Session, sid: str) -> bool:
-    row = session.execute(select(Call.leg, Call.campaign_id, Call.queue_id, Call.transfer_kind, Call.callback,
-                                 Call.routing_state).where(Call.sid == sid)).first()
-    return row is not None and hang_up_can_wait(*row)
 
 
 def record_campaign_status(services: Services, attempt_id: int, params: Mapping[str, str], *,
@@ -292,17 +289,14 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
     with transaction(services.sessions) as session:
         leg = None
         if name == "participant-join" and leg_sid:
-            leg = session.scalar(select(Call).where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value))
+            leg = session.execute(select(Call.parent_sid, Call.agent_id)
+                                  .where(Call.sid == leg_sid, Call.leg == Leg.AGENT.value)).first()
             if leg is not None:
                 lock_routing(session)  # an agent joining routes: lock before any row lock
-        event = CallEvent(
-            source_sid=conference_sid, kind="conference", sequence_number=_int(params.get("SequenceNumber")),
-            name=name[:32], call_sid=leg_sid, payload=dict(params), occurred_at=_timestamp(params, now),
-        )
-        try:
-            with session.begin_nested():
-                session.add(event)
-        except IntegrityError:
+        occurred_at = _timestamp(params, now)
+        if not record_once(session, source_sid=conference_sid, kind="conference",
+                           sequence_number=_int(params.get("SequenceNumber")), name=name[:32], call_sid=leg_sid,
+                           payload=dict(params), occurred_at=occurred_at):
             return "duplicate"
         _remember_conference(session, params)
         if leg is None or leg.parent_sid is None or leg.agent_id is None:
@@ -311,7 +305,7 @@ def record_conference_event(services: Services, params: Mapping[str, str]) -> st
                                   services.routing_config)
         parent = session.scalar(select(Call).where(Call.sid == leg.parent_sid))
         if parent is not None and parent.routing_state == "connected" and parent.connected_at is None:
-            parent.connected_at = event.occurred_at or now
+            parent.connected_at = occurred_at or now
             if parent.campaign_id is not None:
                 campaign_agent_joined(session, parent, now)
         transferred = parent.sid if parent is not None and parent.transfer_kind else None
@@ -327,9 +321,9 @@ def _remember_conference(session: Session, params: Mapping[str, str]) -> None:
     name, conference_sid = params.get("FriendlyName"), params.get("ConferenceSid")
     if not name or not conference_sid or params.get("StatusCallbackEvent") == "conference-end":
         return
-    call = session.scalar(select(Call).where(Call.sid == name))
-    if call is not None and call.conference_sid != conference_sid:
-        call.conference_sid = conference_sid
+    session.execute(update(Call).where(Call.sid == name, or_(Call.conference_sid.is_(None),
+                                                              Call.conference_sid != conference_sid))
+                    .values(conference_sid=conference_sid).execution_options(synchronize_session=False))
 
 
 def plan_agent_leg(services: Services, params: Mapping[str, str], call_sid: str, agent_id: int) -> AgentLegPlan:

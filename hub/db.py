@@ -66,5 +66,10 @@ def lock_routing(session: Session) -> None:
     Take it before any other row lock in the transaction: every routing flow locks in that order, so two
     processes can never wait on each other.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(RoutingLock.id).where(RoutingLock.id == 1).with_for_update())
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction_ = session.get_transaction()
+    if transaction_ is not None and session.info.get("routing_locked_in") is transaction_:
+        return  # held already: a flow that locks and then decides need not ask the database twice
+    session.execute(select(RoutingLock.id).where(RoutingLock.id == 1).with_for_update())
+    session.info["routing_locked_in"] = session.get_transaction()

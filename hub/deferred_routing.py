@@ -18,7 +18,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from crm.models import CustomerValue
@@ -37,20 +37,25 @@ ARRIVING = "arriving"  # recorded by the incoming webhook, not yet seen by the r
 BATCH = 500
 
 
-def hang_up_can_wait(leg: str, campaign_id: int | None, queue_id: int | None, transfer_kind: str | None,
-                     callback: bool | None, routing_state: str | None) -> bool:
-    """Whether a final status of this call is routed later by `route_deferred` rather than in its webhook:
-    a plain inbound caller still arriving or in routing (not one whose routing already ended, as after a cold
-    transfer, where only the transfer row is left to end)."""
-    return (leg == Leg.CUSTOMER.value and campaign_id is None and queue_id is not None and transfer_kind is None
-            and not callback and (routing_state == ARRIVING or routing_state in ACTIVE_CALL_STATES))
+def _plain_inbound_caller() -> ColumnElement[bool]:
+    """A plain inbound caller's call: not a campaign call, a transfer row or a caller waiting for a callback."""
+    return and_(Call.leg == Leg.CUSTOMER.value, Call.campaign_id.is_(None), Call.queue_id.is_not(None),
+                Call.transfer_kind.is_(None), Call.callback.is_(False))
+
+
+def hang_up_can_wait() -> ColumnElement[bool]:
+    """Whether a final status of this call is routed later by `route_deferred` rather than in its webhook, as a
+    SQL condition on `Call` (hub.call_flows.record_status reads it with the call): a plain inbound caller still
+    arriving or in routing (not one whose routing already ended, as after a cold transfer, where only the
+    transfer row is left to end). `route_deferred` finds such a hang-up again with its arrival (`_arrivals`)
+    or, once routing has seen the call, on its own (`_hung_up`)."""
+    return and_(_plain_inbound_caller(), Call.routing_state.in_([ARRIVING, *ACTIVE_CALL_STATES]))
 
 
 def _hung_up():
-    """Plain inbound callers whose final status is stored but not yet routed."""
-    return (Call.leg == Leg.CUSTOMER.value, Call.campaign_id.is_(None), Call.queue_id.is_not(None),
-            Call.transfer_kind.is_(None), Call.callback.is_(False), Call.routing_state.in_(ACTIVE_CALL_STATES),
-            Call.status.in_(FINAL_STATUSES))
+    """Plain inbound callers whose final status is stored but not yet routed: those `hang_up_can_wait` lets
+    wait, less the arriving ones, whose hang-up is routed with their arrival (`_arrivals`)."""
+    return _plain_inbound_caller(), Call.routing_state.in_(ACTIVE_CALL_STATES), Call.status.in_(FINAL_STATUSES)
 
 
 def _arrivals(session: Session, older_than: datetime | None, sid: str | None = None) -> list:

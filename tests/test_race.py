@@ -11,7 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from hub.columns import utcnow
 from hub.db import transaction
@@ -150,3 +150,31 @@ def test_no_double_assignment_and_no_lost_call_with_three_web_processes_on_sqlit
         run_race(stack, calls=40, seed=12)
     finally:
         stack.stop()
+
+
+def test_the_routing_lock_is_asked_for_once_per_transaction_and_again_in_the_next(postgres_database):
+    from sqlalchemy import event
+
+    from hub.db import lock_routing, make_engine, make_session_factory
+
+    engine = make_engine(postgres_database)
+    sessions = make_session_factory(engine)
+    asked = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *args: asked.append(1) if "routing_lock" in args[2] else None)
+    try:
+        session = sessions()
+        lock_routing(session)
+        lock_routing(session)  # a flow that locks, then decides (which locks too)
+        assert len(asked) == 1
+        session.commit()
+        lock_routing(session)  # a new transaction: the lock went with the commit, so ask again...
+        assert len(asked) == 2
+        with sessions() as other:  # ...and it is really held: another transaction cannot take it
+            other.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(Exception, match="lock timeout"):
+                lock_routing(other)
+        session.rollback()
+        session.close()
+    finally:
+        engine.dispose()

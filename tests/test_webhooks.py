@@ -137,6 +137,19 @@ def test_duplicate_and_reordered_status_callbacks_leave_one_final_state(hub):
     assert [e.kind for e in entries] == ["call"] and "abandoned" in entries[0].summary
 
 
+def test_a_conference_callback_is_applied_once_and_its_conference_remembered(hub):
+    sid, conference = new_sid(), "CF" + new_sid()[2:]
+    post(hub, "/webhooks/voice/incoming", voice_params(sid))
+    join = {"AccountSid": ACCOUNT_SID, "ConferenceSid": conference, "FriendlyName": sid, "CallSid": sid,
+            "StatusCallbackEvent": "participant-join", "SequenceNumber": "1"}
+    outcomes = [post(hub, "/webhooks/voice/conference", join).get_json()["outcome"] for _ in range(3)]
+    assert outcomes == ["applied", "duplicate", "duplicate"]
+    assert count(hub, CallEvent) == 1 and the_call(hub, sid).conference_sid == conference
+    ended = dict(join, StatusCallbackEvent="conference-end", SequenceNumber="2", ConferenceSid=conference)
+    assert post(hub, "/webhooks/voice/conference", ended).get_json()["outcome"] == "applied"
+    assert the_call(hub, sid).conference_sid == conference  # the end does not forget it
+
+
 def test_a_completed_callback_before_the_answered_one_is_not_undone(hub):
     sid = new_sid()
     post(hub, "/webhooks/voice/incoming", voice_params(sid))
