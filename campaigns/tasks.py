@@ -57,7 +57,7 @@ def send_handoff(handoff_id: int) -> None:
 
 
 def schedule_reconcile(services: Services, when: datetime) -> None:
-    services.jobs.at(when, "campaigns.tasks.reconcile", job_id=RECONCILER_JOB)
+    services.jobs.periodic_at(when, "campaigns.tasks.reconcile", job_id=RECONCILER_JOB)
 
 
 def ensure_reconcile(services: Services) -> None:

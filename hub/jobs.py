@@ -1,6 +1,7 @@
 """The job queue seam: RQ on Redis, JSON-serialised, one queue name from settings."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from redis import Redis
@@ -12,6 +13,11 @@ def make_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
+def _whole_second(when: datetime) -> datetime:
+    """RQ's scheduler keeps whole seconds (it truncates): round up, so that a timer never fires early."""
+    return when.replace(microsecond=0) + timedelta(seconds=1) if when.microsecond else when
+
+
 class Jobs:
     """Schedule the hub's background jobs."""
 
@@ -20,14 +26,27 @@ class Jobs:
 
     def at(self, when: datetime, func, *args, job_id: str | None = None) -> None:
         """Run `func(*args)` on a worker at `when` (UTC) or up to about a second later, never earlier."""
-        # RQ's scheduler keeps whole seconds (it truncates): round up so a timer never fires early.
-        if when.microsecond:
-            when = when.replace(microsecond=0) + timedelta(seconds=1)
-        self.queue.enqueue_at(when, func, *args, job_id=job_id, job_timeout=30, result_ttl=60,
+        self.queue.enqueue_at(_whole_second(when), func, *args, job_id=job_id, job_timeout=30, result_ttl=60,
                               failure_ttl=86400, retry=Retry(max=3, interval=[1, 2, 5]))
 
+    def periodic_at(self, when: datetime, func, *args, job_id: str) -> None:
+        """Plan the next run of a periodic job, one that reschedules itself under a fixed `job_id` (the sweeper,
+        the dial reconciler): as `at`, except that the job's record in Redis never expires.
+
+        RQ expires a job's record `result_ttl` after a run ends, and by then a periodic run has already
+        rescheduled itself under the same id: the next run's record would carry that expiry. Should that run
+        wait for the scheduler past it (a worker killed with -9 leaves its scheduler's lock held for a minute),
+        its record expires while it waits, the scheduler drops it, and the chain ends for good, with the
+        chains it heals (a killed worker's dial intents would never be settled).
+        """
+        with self.queue.connection.pipeline() as pipeline:
+            self.queue.enqueue_at(_whole_second(when), func, *args, job_id=job_id, job_timeout=30, result_ttl=-1,
+                                  failure_ttl=86400, retry=Retry(max=3, interval=[1, 2, 5]), pipeline=pipeline)
+            pipeline.persist(self.queue.job_class.key_for(job_id))  # and drop a failed run's failure_ttl
+            pipeline.execute()
+
     def ensure(self, when: datetime, func, *args, job_id: str) -> bool:
-        """Schedule `func(*args)` at `when` under `job_id` unless that job is already waiting or running.
+        """Plan the periodic job `func(*args)` at `when` under `job_id` unless it is already waiting or running.
 
         Periodic jobs reschedule themselves when they finish; one whose worker was killed mid-run never
         does. Each periodic job ensures the others, so the chains heal as long as one of them runs.
@@ -35,7 +54,7 @@ class Jobs:
         job = self.queue.fetch_job(job_id)
         if job is not None and job.get_status(refresh=False) in ("scheduled", "queued", "started", "deferred"):
             return False
-        self.at(when, func, *args, job_id=job_id)
+        self.periodic_at(when, func, *args, job_id=job_id)
         return True
 
     def now(self, func, *args) -> None:
@@ -58,7 +77,6 @@ def break_dead_scheduler_lock(redis: Redis, queue_name: str, hostname: str | Non
     only at their maintenance interval: until then no timer fires (offer expiry, wrap-up, the dialer's
     pacing). A worker starting after a crash calls this first. Schedulers on other hosts are left alone.
     """
-    import os
     import socket
 
     from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
@@ -72,12 +90,22 @@ def break_dead_scheduler_lock(redis: Redis, queue_name: str, hostname: str | Non
     if info.get("hostname") != (hostname or socket.gethostname()) or not info.get("pid", "0").isdigit():
         return False
     pid = int(info["pid"])
-    if pid > 0:
-        try:
-            os.kill(pid, 0)
-            return False  # alive: its lock is its own
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            return False
+    if pid > 0 and _runs(pid):
+        return False  # alive: its lock is its own
     return bool(redis.eval(_RELEASE_IF_HOLDER, 1, lock_key, holder))
+
+
+def _runs(pid: int) -> bool:
+    """Whether process `pid` of this host still runs. A zombie does not: a scheduler killed with its worker
+    is one until its new parent (init) reaps it, which can take seconds, yet signal 0 still reaches it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc to tell: alive, as signal 0 says

@@ -70,7 +70,7 @@ def sweep() -> None:
 
 
 def schedule_sweep(services: Services, when: datetime) -> None:
-    services.jobs.at(when, "hub.tasks.sweep", job_id="sweeper")
+    services.jobs.periodic_at(when, "hub.tasks.sweep", job_id="sweeper")
 
 
 def ensure_sweep(services: Services) -> None:
