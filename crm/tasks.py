@@ -31,8 +31,10 @@ def next_daily_run(now: datetime) -> datetime:
 
 
 def schedule_daily(services: Services, when: datetime) -> None:
-    services.jobs.queue.enqueue_at(when, "crm.tasks.recompute_all", job_id=DAILY_JOB, job_timeout=FULL_TIMEOUT_S,
-                                   result_ttl=86400, failure_ttl=7 * 86400)
+    """Plan the daily run. Its record must not expire while it waits: with a day's result_ttl it expired about
+    when it was due, so a scheduler late by a minute (a killed worker's lock) dropped the chain for good."""
+    services.jobs.periodic_at(when, "crm.tasks.recompute_all", job_id=DAILY_JOB, job_timeout=FULL_TIMEOUT_S,
+                              retry=False)
 
 
 def ensure_daily(services: Services) -> bool:

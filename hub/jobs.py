@@ -29,9 +29,11 @@ class Jobs:
         self.queue.enqueue_at(_whole_second(when), func, *args, job_id=job_id, job_timeout=30, result_ttl=60,
                               failure_ttl=86400, retry=Retry(max=3, interval=[1, 2, 5]))
 
-    def periodic_at(self, when: datetime, func, *args, job_id: str) -> None:
+    def periodic_at(self, when: datetime, func, *args, job_id: str, job_timeout: int = 30,
+                    retry: bool = True) -> None:
         """Plan the next run of a periodic job, one that reschedules itself under a fixed `job_id` (the sweeper,
-        the dial reconciler): as `at`, except that the job's record in Redis never expires.
+        the dial reconciler, the CRM's daily recompute): as `at`, except that the job's record in Redis never
+        expires. `job_timeout`: seconds a run may take; `retry`: a failed run is tried again after 1, 2, 5 s.
 
         RQ expires a job's record `result_ttl` after a run ends, and by then a periodic run has already
         rescheduled itself under the same id: the next run's record would carry that expiry. Should that run
@@ -40,8 +42,9 @@ class Jobs:
         chains it heals (a killed worker's dial intents would never be settled).
         """
         with self.queue.connection.pipeline() as pipeline:
-            self.queue.enqueue_at(_whole_second(when), func, *args, job_id=job_id, job_timeout=30, result_ttl=-1,
-                                  failure_ttl=86400, retry=Retry(max=3, interval=[1, 2, 5]), pipeline=pipeline)
+            self.queue.enqueue_at(_whole_second(when), func, *args, job_id=job_id, job_timeout=job_timeout,
+                                  result_ttl=-1, failure_ttl=86400,
+                                  retry=Retry(max=3, interval=[1, 2, 5]) if retry else None, pipeline=pipeline)
             pipeline.persist(self.queue.job_class.key_for(job_id))  # and drop a failed run's failure_ttl
             pipeline.execute()
 

@@ -60,11 +60,13 @@ def sweep() -> None:
     from hub.sweeper import sweep as run_sweep
 
     from campaigns.tasks import ensure_reconcile
+    from crm.tasks import ensure_daily
 
     services = _current()
     try:
         run_sweep(services)
         ensure_reconcile(services)
+        ensure_daily(services)  # a chain a killed worker ended heals here, not only at the next worker start
     finally:
         schedule_sweep(services, services.clock() + SWEEP_EVERY)
 

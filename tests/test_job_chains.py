@@ -73,3 +73,21 @@ def _process_state(pid: int) -> str | None:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
+
+
+def test_the_daily_crm_run_waits_in_a_record_that_never_expires_and_a_lost_one_is_planned_again(sqlite_url,
+                                                                                                redis_client):
+    from crm.tasks import DAILY_JOB, ensure_daily, next_daily_run, schedule_daily
+
+    services = build_services(make_settings(sqlite_url))
+    queue, key = services.jobs.queue, services.jobs.queue.job_class.key_for(DAILY_JOB)
+    try:
+        assert ensure_daily(services)  # nothing planned yet
+        services.redis.expire(key, 86_400)  # what the run ending today leaves on the record it shares
+        schedule_daily(services, next_daily_run(services.clock()))  # the run plans tomorrow's as it ends
+        assert services.redis.ttl(key) == -1 and DAILY_JOB in queue.scheduled_job_registry.get_job_ids()
+        assert not ensure_daily(services)  # planned: left alone
+        queue.scheduled_job_registry.remove(DAILY_JOB, delete_job=True)  # lost, as with an expired record
+        assert ensure_daily(services) and DAILY_JOB in queue.scheduled_job_registry.get_job_ids()
+    finally:
+        services.close()
