@@ -39,11 +39,8 @@ def schedule_daily(services: Services, when: datetime) -> None:
 
 def ensure_daily(services: Services) -> bool:
     """Schedule the daily recompute unless it is already waiting or running (a killed worker ends its chain)."""
-    job = services.jobs.queue.fetch_job(DAILY_JOB)
-    if job is not None and job.get_status(refresh=False) in ("scheduled", "queued", "started", "deferred"):
-        return False
-    schedule_daily(services, next_daily_run(services.clock()))
-    return True
+    return services.jobs.ensure(next_daily_run(services.clock()), "crm.tasks.recompute_all", job_id=DAILY_JOB,
+                                job_timeout=FULL_TIMEOUT_S, retry=False)
 
 
 def enqueue_full(services: Services) -> str:

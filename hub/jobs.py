@@ -48,7 +48,7 @@ class Jobs:
             pipeline.persist(self.queue.job_class.key_for(job_id))  # and drop a failed run's failure_ttl
             pipeline.execute()
 
-    def ensure(self, when: datetime, func, *args, job_id: str) -> bool:
+    def ensure(self, when: datetime, func, *args, job_id: str, job_timeout: int = 30, retry: bool = True) -> bool:
         """Plan the periodic job `func(*args)` at `when` under `job_id` unless it is already waiting or running.
 
         Periodic jobs reschedule themselves when they finish; one whose worker was killed mid-run never
@@ -57,7 +57,7 @@ class Jobs:
         job = self.queue.fetch_job(job_id)
         if job is not None and job.get_status(refresh=False) in ("scheduled", "queued", "started", "deferred"):
             return False
-        self.periodic_at(when, func, *args, job_id=job_id)
+        self.periodic_at(when, func, *args, job_id=job_id, job_timeout=job_timeout, retry=retry)
         return True
 
     def now(self, func, *args) -> None:
