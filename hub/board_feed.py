@@ -1,5 +1,6 @@
-"""The wallboard feed: whoever changes something marks the board dirty; each web process's feed thread
-publishes a fresh board at most twice a second. Rebuilding the whole board on every event, inside the
+"""The wallboard feed: whoever changes something marks the board dirty; the web processes' feed threads
+publish a fresh board at most twice a second between them (one process builds it, the Socket.IO message
+queue carries it to every process's supervisors). Rebuilding the whole board on every event, inside the
 request that caused it, cost more than the routing itself."""
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def _dirty_key(services: Services) -> str:
     return f"switchboard:{services.settings.socketio_channel}:board-dirty"
 
 
+def _turn_key(services: Services) -> str:
+    return f"switchboard:{services.settings.socketio_channel}:board-turn"
+
+
 def mark_board_dirty(services: Services) -> None:
     """Ask for a wallboard refresh; many marks before the next publish make one refresh."""
     services.redis.set(_dirty_key(services), 1)
@@ -30,8 +35,19 @@ def publish_board(services: Services) -> None:
     services.notifier.to_supervisors("board", data)
 
 
+def take_turn(services: Services, interval: float = INTERVAL_S) -> bool:
+    """Whether this process builds the board now: it is dirty, and no process has built one in the last
+    `interval` seconds. Several processes ticking out of step would otherwise each build one per tick."""
+    redis = services.redis
+    if not redis.exists(_dirty_key(services)):
+        return False
+    if not redis.set(_turn_key(services), 1, nx=True, px=max(1, int(interval * 1000))):
+        return False
+    return bool(redis.getdel(_dirty_key(services)))
+
+
 class BoardFeed(threading.Thread):
-    """Publish the wallboard when it is dirty; with several web processes, one of them wins each round."""
+    """Publish the wallboard when it is dirty, at most once per `interval` across all web processes."""
 
     def __init__(self, services: Services, interval: float = INTERVAL_S) -> None:
         super().__init__(name="board-feed", daemon=True)
@@ -41,7 +57,7 @@ class BoardFeed(threading.Thread):
     def run(self) -> None:
         while not self._stopped.wait(self.interval):
             try:
-                if self.services.redis.getdel(_dirty_key(self.services)):
+                if take_turn(self.services, self.interval):
                     publish_board(self.services)
             except Exception:  # keep feeding: a missed round is tried again at the next one
                 log.exception("publishing the wallboard failed; trying again")

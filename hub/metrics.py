@@ -270,10 +270,11 @@ def _skilled(agent: Agent, queue: Queue) -> bool:
     return all(agent.skill_levels.get(skill, 0) >= level for skill, level in queue.skill_levels.items())
 
 
-def wallboard(session: Session, now: datetime, agents: Sequence[Agent], live: Sequence[Call]) -> dict[str, Any]:
+def wallboard(session: Session, now: datetime, agents: Sequence[Agent], live: Sequence[Any]) -> dict[str, Any]:
     """Return the wallboard's figures: one row per queue, each agent's day, and today's 15-minute intervals.
 
-    `live` are the customer calls in progress (a caller waiting since before midnight still counts as waiting).
+    `live` are the customer calls in progress (a caller waiting since before midnight still counts as waiting):
+    anything with a call's `queue_id`, `routing_state` and `created_at`.
     """
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     recent = now - FORECAST_LOOKBACK

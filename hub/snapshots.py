@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, CampaignStatus
@@ -16,7 +16,7 @@ from crm.insights import BOARD_CACHE as CRM_PANEL
 from hub import metrics
 from hub.customers import customer_card
 from hub.in_call import controls_view
-from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Leg, RoutingTrace
+from hub.models import BREAK_REASONS, CAMPAIGN_DISPOSITIONS, DISPOSITIONS, Agent, Call, Customer, Leg, Queue, RoutingTrace
 from hub.routing_store import ACTIVE_CALL_STATES
 
 
@@ -117,16 +117,26 @@ def _latest_reasons(session: Session, sids: list[str]) -> dict[str, str]:
     return {sid: rule for sid, rule in rows}
 
 
+def _live_calls(session: Session) -> list[Row]:
+    """The customer calls in progress, oldest first, with the names the board shows: plain columns (the board
+    is rebuilt twice a second with hundreds of callers waiting; ORM calls would load their customers' phones,
+    queues' skills and agents' skills too)."""
+    return list(session.execute(
+        select(Call.sid, Call.queue_id, Call.campaign_id, Call.routing_state, Call.created_at,
+               Queue.name.label("queue_name"), Customer.name.label("customer_name"), Agent.name.label("agent_name"))
+        .outerjoin(Queue, Call.queue_id == Queue.id)
+        .outerjoin(Customer, Call.customer_id == Customer.id)
+        .outerjoin(Agent, Call.agent_id == Agent.id)
+        .where(Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES))
+        .order_by(Call.created_at)
+    ))
+
+
 def board(session: Session, now: datetime) -> dict[str, Any]:
     """Return the supervisor wallboard: queues, agents, live calls, campaigns, today's charts and alerts, and the
     CRM panel (revenue by tier, Pareto curve, stages, cohorts; cached, see crm.insights.BoardCache)."""
     agents = list(session.scalars(select(Agent).order_by(Agent.name)))
-    live = list(
-        session.scalars(
-            select(Call).where(Call.leg == Leg.CUSTOMER.value, Call.routing_state.in_(ACTIVE_CALL_STATES))
-            .order_by(Call.created_at)
-        )
-    )
+    live = _live_calls(session)
     figures = metrics.wallboard(session, now, agents, live)
     by_sid = {c.sid: c for c in live}
     agent_rows = []
@@ -134,7 +144,7 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
         current = by_sid.get(a.call_sid) if a.call_sid else None
         day = figures["agents"].get(a.id, {})
         row = agent_dict(a)
-        row["customer_name"] = current.customer.name if current and current.customer else None
+        row["customer_name"] = current.customer_name if current else None
         row["calls_today"] = day.get("answered", 0)
         row["aht_s"] = day.get("aht_s")
         agent_rows.append(row)
@@ -144,11 +154,11 @@ def board(session: Session, now: datetime) -> dict[str, Any]:
     calls = [{
         "call_sid": c.sid,
         "reason": reasons.get(c.sid),
-        "queue": c.queue.name if c.queue else campaign_names.get(c.campaign_id),
+        "queue": c.queue_name or campaign_names.get(c.campaign_id),
         "campaign": campaign_names.get(c.campaign_id),
-        "customer_name": c.customer.name if c.customer else "Withheld number",
+        "customer_name": c.customer_name or "Withheld number",
         "state": c.routing_state,
-        "agent": c.agent.name if c.agent else None,
+        "agent": c.agent_name,
         "since": _iso(c.created_at),
     } for c in live]
     campaigns = [campaign_summary(session, c, now) for c in campaign_rows if c.status != CampaignStatus.STOPPED.value]
