@@ -444,6 +444,7 @@ def run(args) -> dict:
         "SWITCHBOARD_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "SWITCHBOARD_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "SWITCHBOARD_TWILIO_API_URL": sim.url, "SWITCHBOARD_SOCKETIO_CHANNEL": "bench-webhooks",
         "SWITCHBOARD_RQ_QUEUE": "bench-webhooks", "PYTHONUNBUFFERED": "1",
+        "SWITCHBOARD_DB_POOL_SIZE": str(args.threads + 5),  # as the README sizes it: threads + 4, and the board feed
     })
     profile_out = os.path.join(logdir, "profile.json") if args.profile else None
     cprofile_out = os.path.join(logdir, "cprofile") if args.cprofile else None
@@ -582,6 +583,7 @@ def run(args) -> dict:
                 "cpu": cpu_model(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
                 "postgres": pg_version(engine), "web": args.web,
                 "threads": args.threads if args.web == "gunicorn" else "werkzeug threaded (one per request)",
+                "db_pool_size": args.threads + 5,
                 "processes": args.processes if args.web == "gunicorn" else 1,
                 "rate_per_s": args.rate, "seconds": args.seconds, "arrivals": args.arrivals,
                 "agents": args.agents, "agents_accept": bool(args.accept), "customers": args.customers,

@@ -43,6 +43,7 @@ class Settings:
     handoff_url: str | None = None  # where qualified leads go when their territory names no webhook
     handoff_secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key signing handoff webhooks
     dial_cps: float = 1.0  # calls the dialer may place per second on the Twilio account (Twilio's default cap is 1)
+    db_pool_size: int = 20  # PostgreSQL connections a process keeps open: at least its threads + 4 (see README)
 
     def __repr__(self) -> str:  # secrets masked, everything else shown
         shown = []
@@ -130,7 +131,14 @@ def _calls_per_second(variable: str, value: str) -> float:
     return rate
 
 
+def _pool_size(variable: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 500:
+        raise SettingsError(variable, f"expected a whole number of connections from 1 to 500, got {value!r}")
+    return int(value)
+
+
 _PARSERS = {
+    "db_pool_size": _pool_size,
     "dial_cps": _calls_per_second,
     "handoff_url": lambda v, x: _url(v, x, ("http", "https")),
     "calling_hours": _hours,

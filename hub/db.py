@@ -15,8 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.models import RoutingLock
 
 
-def make_engine(database_url: str) -> Engine:
-    """Create the SQLAlchemy engine for `database_url` with the project's connection settings."""
+def make_engine(database_url: str, pool_size: int = 20) -> Engine:
+    """Create the SQLAlchemy engine for `database_url` with the project's connection settings.
+
+    On PostgreSQL a process keeps up to `pool_size` connections open, and opens up to as many again for a
+    burst, closing those once they are returned. Size it to the process's threads: every connection past the
+    pool is a new PostgreSQL backend (a fork and a login) for each transaction that needs it, which at 100
+    calls a second cost more than the webhooks' own queries."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -39,7 +44,7 @@ def make_engine(database_url: str) -> Engine:
         return engine
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

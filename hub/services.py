@@ -48,7 +48,7 @@ class Services:
 
 def build_services(settings: Settings, *, telephony: Telephony | None = None) -> Services:
     """Wire the database, Redis, the job queue, the notifier and the telephony port from settings."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     redis = Redis.from_url(settings.redis_url)
     return Services(
         settings=settings,
