@@ -44,6 +44,7 @@ class Settings:
     handoff_secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key signing handoff webhooks
     dial_cps: float = 1.0  # calls the dialer may place per second on the Twilio account (Twilio's default cap is 1)
     db_pool_size: int = 20  # PostgreSQL connections a process keeps open: at least its threads + 4 (see README)
+    check_routing_cache: bool = False  # compare every reused routing state with a full load (tests; slower)
 
     def __repr__(self) -> str:  # secrets masked, everything else shown
         shown = []
@@ -137,7 +138,14 @@ def _pool_size(variable: str, value: str) -> int:
     return int(value)
 
 
+def _flag(variable: str, value: str) -> bool:
+    if value.lower() not in ("0", "1", "true", "false", "yes", "no"):
+        raise SettingsError(variable, f"expected 1 or 0 (true/false, yes/no), got {value!r}")
+    return value.lower() in ("1", "true", "yes")
+
+
 _PARSERS = {
+    "check_routing_cache": _flag,
     "db_pool_size": _pool_size,
     "dial_cps": _calls_per_second,
     "handoff_url": lambda v, x: _url(v, x, ("http", "https")),

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import RoutingLock
+from hub.routing_cache import RoutingStateCache, watch
 
 
 def make_engine(database_url: str, pool_size: int = 20) -> Engine:
@@ -47,8 +48,12 @@ def make_engine(database_url: str, pool_size: int = 20) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, check_routing_cache: bool = False) -> sessionmaker[Session]:
+    """Sessions that keep the routing state between rounds (hub.routing_cache); with `check_routing_cache`,
+    every reuse is compared with a full load."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    watch(factory, RoutingStateCache(check=check_routing_cache))
+    return factory
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from hub.columns import UTCDateTime, utcnow
@@ -54,6 +54,8 @@ class RoutingLock(Base):
 
     __tablename__ = "routing_lock"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # bumped by database triggers whenever anything routing loads changes (migration 0009, hub.routing_cache)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Agent(Base):

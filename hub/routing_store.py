@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from campaigns.models import Campaign
 from crm.models import CustomerValue
+from hub import routing_cache
 from hub.db import lock_routing
 from hub.models import Agent as AgentRow
 from hub.models import AgentSkill
@@ -173,6 +174,20 @@ def load_state(session: Session, now: datetime, config: engine.RoutingConfig) ->
     return engine.RoutingState(agents=agents, calls=calls, queues=queues, config=config, last_chosen=last_chosen)
 
 
+def _state_before(session: Session, now: datetime, config: engine.RoutingConfig) -> engine.RoutingState:
+    """The state a round starts from: the last round's when the database says nothing changed since
+    (hub.routing_cache), else a full load. Call with the routing lock held."""
+    cache = routing_cache.cache_of(session)
+    if cache is None:
+        return load_state(session, now, config)
+    reused = cache.recall(session, routing_cache.routing_version(session), now.date(), config)
+    if reused is None:
+        return load_state(session, now, config)
+    if cache.check:
+        routing_cache.check(load_state(session, now, config), reused)
+    return reused
+
+
 def decide_and_store(session: Session, event: engine.Event, now: datetime,
                      config: engine.RoutingConfig) -> StoredDecision:
     """Run one event through the engine inside the caller's transaction and persist the result."""
@@ -187,15 +202,17 @@ def decide_and_store_many(session: Session, events: list[engine.Event], now: dat
     (hub.arrivals). An event the engine refuses raises, and nothing of the batch is stored.
     """
     lock_routing(session)
-    before = load_state(session, now, config)
+    before = _state_before(session, now, config)
     state, commands = before, []
     for event in events:
         decision = engine.decide(state, event, now)
         state = decision.state
         commands.extend(decision.commands)
     changed_agents = _store_agents(session, before, state, now)
-    changed_calls = _store_calls(session, before, state, commands)
+    changed_calls, created = _store_calls(session, before, state, commands)
     _store_round_robin(session, before, state)
+    if routing_cache.cache_of(session) is not None:
+        routing_cache.remember(session, now.date(), config, routing_cache.as_stored(before, state, created))
     for command in commands:
         if isinstance(command, engine.RecordTrace):
             trace = command.trace
@@ -246,16 +263,20 @@ def _store_round_robin(session: Session, before: engine.RoutingState, after: eng
 
 def _store_calls(
     session: Session, before: engine.RoutingState, after: engine.RoutingState, commands: list[engine.Command]
-) -> set[str]:
+) -> tuple[set[str], dict[str, datetime]]:
+    """Write the calls that changed; return their sids, and when each was created (which `load_state` reads
+    as its arrival, though a decision may have put it in line as of another moment)."""
     changed = {sid for sid, call in after.calls.items() if before.calls.get(sid) != call}
     wrap_ups = {c.sid: c.until for c in commands if isinstance(c, engine.StartWrapUp)}
     diverted = {c.sid: c.action.value + ("_after_hours" if c.after_hours else "")
                 for c in commands if isinstance(c, engine.DivertCall)}
+    created: dict[str, datetime] = {}
     if not changed:
-        return changed
+        return changed, created
     queue_ids = {name: qid for qid, name in session.execute(select(QueueRow.id, QueueRow.name))}
     for row in session.scalars(select(CallRow).options(lazyload("*")).where(CallRow.sid.in_(changed))):
         new = after.calls[row.sid]
+        created[row.sid] = row.created_at
         row.routing_state = new.state.value
         row.agent_id = new.agent_id
         row.offer_expires_at = new.offer_expires_at
@@ -270,4 +291,4 @@ def _store_calls(
         if row.sid in diverted:
             row.routing_outcome = diverted[row.sid]
     session.flush()
-    return changed
+    return changed, created

@@ -53,7 +53,7 @@ def build_services(settings: Settings, *, telephony: Telephony | None = None) ->
     return Services(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=make_session_factory(engine, check_routing_cache=settings.check_routing_cache),
         redis=redis,
         telephony=telephony or Telephony(settings),
         notifier=Notifier(settings.redis_url, settings.socketio_channel),

@@ -204,7 +204,10 @@ class RoutingState:
                 queue, key = before
                 line = lines[queue]
                 i = bisect_left(line, key)
-                lines[queue] = line[:i] + line[i + 1:]
+                if len(line) > 1:
+                    lines[queue] = line[:i] + line[i + 1:]
+                else:  # as built from the calls: a queue nobody waits in has no line
+                    del lines[queue]
             if after is not None:
                 queue, key = after
                 line = lines.get(queue, ())

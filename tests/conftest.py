@@ -150,6 +150,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         twilio_api_url="http://127.0.0.1:9",  # nothing listens: a test that needs a carrier starts one
         socketio_channel=f"test-{tag}",
         rq_queue=f"test-{tag}",
+        check_routing_cache=True,  # every reuse of the routing state between rounds is checked against the database
     )
     values.update(overrides)
     return Settings(**values)

@@ -18,10 +18,16 @@ def test_settings_default_to_sqlite_and_local_redis():
     assert settings.is_sqlite and settings.redis_url == "redis://localhost:6379/0"
 
 
+def test_the_pool_size_and_the_routing_check_are_read_from_the_environment():
+    settings = load_settings({"SWITCHBOARD_DB_POOL_SIZE": "54", "SWITCHBOARD_CHECK_ROUTING_CACHE": "True"})
+    assert (settings.db_pool_size, settings.check_routing_cache) == (54, True)
+    assert load_settings({"SWITCHBOARD_CHECK_ROUTING_CACHE": "0"}).check_routing_cache is False
+
+
 @pytest.mark.parametrize("variable,value", [
     ("DATABASE_URL", "mysql://x"), ("REDIS_URL", "http://x"), ("PUBLIC_URL", "ftp://x"),
     ("TWILIO_ACCOUNT_SID", "AC123"), ("TWILIO_API_URL", "nope"), ("CALLER_ID", "5550006"),
-    ("DEFAULT_REGION", "usa"),
+    ("DEFAULT_REGION", "usa"), ("DB_POOL_SIZE", "0"), ("DB_POOL_SIZE", "many"), ("CHECK_ROUTING_CACHE", "maybe"),
 ])
 def test_a_bad_value_names_its_variable(variable, value):
     with pytest.raises(SettingsError) as info:
