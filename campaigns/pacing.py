@@ -231,14 +231,24 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
                    / (s.handles + PRIOR_HANDLES))
     frees = _expected_frees(inp.busy_elapsed_s, handle_mean, m)
     busy = len(inp.busy_elapsed_s)
-    # For each checkpoint t: live answers expected by t from lines already out (and answers waiting).
-    base_d = []
+    # For each checkpoint t: live answers expected by t from lines already out, as the sum and the sum of squares
+    # of their per-line probabilities (each line answers at most once); answers waiting are certain.
+    base_mean, base_sq = [], []
     for k in range(len(m.checkpoints)):
-        d = float(inp.answered_waiting)
+        mean = sq = 0.0
         for b, c in counts.items():
-            d += c * m.ringing[b][k]
-        base_d.append(d)
+            q = m.ringing[b][k]
+            mean += c * q
+            sq += c * q * q
+        base_mean.append(mean)
+        base_sq.append(sq)
     free_pmfs = [_binomial_pmf(busy, frees[k][0] / busy if busy else 0.0) for k in range(len(m.checkpoints))]
+    waiting = inp.answered_waiting
+    last = len(m.checkpoints) - 1
+
+    def answers(k: int, new_lines: int) -> _Answers:
+        a = m.new_line[k]
+        return _Answers(waiting, base_mean[k] + new_lines * a, base_sq[k] + new_lines * a * a)
 
     def fits(n: int) -> bool:
         """Whether the n-th new line, if answered live, finds no agent with probability at most r, and the
@@ -250,9 +260,9 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
             w = (a - prev) / m.answer_rate  # share of its live answers arriving between checkpoints k-1 and k
             prev = a
             if w > 0.0:
-                risk += w * _p_no_agent(base_d[k] + (n - 1) * a, inp.agents_free, free_pmfs[k])
-        return risk <= r and (n <= covered or _expected_excess(base_d[-1] + n * m.new_line[-1], inp.agents_free,
-                                                                 free_pmfs[-1]) <= budget_left)
+                risk += w * _p_no_agent(answers(k, n - 1), inp.agents_free, free_pmfs[k])
+        return risk <= r and (n <= covered or _expected_excess(answers(last, n), inp.agents_free, free_pmfs[-1])
+                              <= budget_left)
 
     # largest n in [covered, cap] that fits (fits is monotone in n); usually 0-2 lines, so search upwards
     n = covered
@@ -268,7 +278,7 @@ def _predictive(inp: PacingInput, in_flight: int, covered: int, cap: int) -> Pac
             step //= 2
     ahead = n - covered
     expected_live = sum(c * m.ringing[b][-1] for b, c in counts.items())
-    expected_abandons = _expected_excess(base_d[-1] + n * m.new_line[-1], inp.agents_free, free_pmfs[-1])
+    expected_abandons = _expected_excess(answers(last, n), inp.agents_free, free_pmfs[-1])
     detail = {"answer_rate": round(m.answer_rate, 4), "dials_measured": round(inp.stats.dials, 1),
               "expected_frees": round(frees[-1][0], 2), "expected_live_in_flight": round(expected_live, 2),
               "risk": round(r, 4), "expected_abandons": expected_abandons, "abandons_left": budget_left}
@@ -300,34 +310,68 @@ def _expected_frees(busy_elapsed: tuple[float, ...], handle_mean: float, m: _Mod
     return out
 
 
-def _p_no_agent(live_mean: float, free_now: int, frees_pmf: tuple[float, ...]) -> float:
-    """P(D >= S): D ~ Poisson(live_mean) answers before ours, S = free_now + frees; ours then finds no agent."""
+@dataclass(frozen=True)
+class _Answers:
+    """Live answers by one checkpoint: `certain` already waiting, plus one Bernoulli per line in flight, given by
+    the sum (`mean`) and the sum of squares (`sq`) of their probabilities."""
+
+    certain: int
+    mean: float
+    sq: float
+
+    def pmf(self, top: int) -> list[float]:
+        """P(D = d) for d = 0..top-1 (the rest of the mass is above).
+
+        The lines' sum (a Poisson-binomial) is taken as the binomial with its mean and variance: each line
+        answers at most once, with a probability of at most the answer rate, so the count's variance is below
+        its mean (by a factor of about 1 - answer rate), where a Poisson count's equals it.
+        """
+        out = [0.0] * top
+        if self.certain >= top:
+            return out
+        mean = self.mean
+        if mean <= 1e-12:
+            out[self.certain] = 1.0
+            return out
+        trials = max(1, round(mean * mean / self.sq)) if self.sq > 0.0 else 1
+        q = min(1.0, mean / trials)
+        if q >= 1.0:
+            if self.certain + trials < top:
+                out[self.certain + trials] = 1.0
+            return out
+        p = (1.0 - q) ** trials
+        ratio = q / (1.0 - q)
+        for j in range(min(trials, top - 1 - self.certain) + 1):
+            out[self.certain + j] = p
+            p *= (trials - j) / (j + 1) * ratio
+        return out
+
+
+def _p_no_agent(d: _Answers, free_now: int, frees_pmf: tuple[float, ...]) -> float:
+    """P(D >= S): D the answers before ours, S = free_now + frees; ours then finds no agent."""
     top = free_now + len(frees_pmf)
-    p = math.exp(-live_mean)
     cdf = [0.0] * (top + 1)  # cdf[s] = P(D < s)
     acc = 0.0
-    for s in range(top):
+    for s, p in enumerate(d.pmf(top)):
         acc += p
         cdf[s + 1] = acc
-        p *= live_mean / (s + 1)
     return sum(w * (1.0 - cdf[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
 
 
-def _expected_excess(live_mean: float, free_now: int, frees_pmf: tuple[float, ...]) -> float:
-    """E[(D - S)+]: answers expected beyond the agents for them, D ~ Poisson(live_mean), S = free_now + frees.
+def _expected_excess(d: _Answers, free_now: int, frees_pmf: tuple[float, ...]) -> float:
+    """E[(D - S)+]: answers expected beyond the agents for them, S = free_now + frees.
 
     Every answer in that excess finds no agent within 2 s, so it is the pipeline's expected abandons by the
     horizon (a lower bound: an answer that comes before an agent frees and gives up also counts as served).
     """
     top = free_now + len(frees_pmf)
-    p = math.exp(-live_mean)
     below = [0.0] * (top + 1)  # below[s] = E[(s - D)+]
     cdf = 0.0
-    for s in range(top):
+    for s, p in enumerate(d.pmf(top)):
         cdf += p
         below[s + 1] = below[s] + cdf
-        p *= live_mean / (s + 1)
-    return sum(w * (live_mean - (free_now + j) + below[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
+    total = d.certain + d.mean
+    return sum(w * (total - (free_now + j) + below[free_now + j]) for j, w in enumerate(frees_pmf) if w > 1e-9)
 
 
 @lru_cache(maxsize=4096)
