@@ -16,7 +16,8 @@ HEALTHY = AbandonBudget(live_30d=5000, abandons_30d=40, live_today=1000, abandon
 EXHAUSTED = AbandonBudget(live_30d=5000, abandons_30d=150)  # exactly 3 %
 
 
-def learned_stats(answer_rate: float, aht: float = 120.0, dials: int = 3000, seed: int = 7) -> DialStats:
+def learned_stats(answer_rate: float, aht: float = 120.0, dials: int = 3000, seed: int = 7,
+                  handles: int = 300) -> DialStats:
     """Stats as the hub would have built them from outcomes of the bench's model."""
     rng = random.Random(seed)
     stats = DialStats()
@@ -25,7 +26,7 @@ def learned_stats(answer_rate: float, aht: float = 120.0, dials: int = 3000, see
             stats = record_dial(stats, DialOutcome.LIVE, rng.uniform(4, 20))
         else:
             stats = record_dial(stats, DialOutcome.FAILED, rng.uniform(5, 30))
-    for _ in range(300):
+    for _ in range(handles):
         stats = record_handle(stats, rng.expovariate(1 / aht))
     return stats
 

@@ -2,27 +2,14 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 
-from campaigns.pacing import (AbandonBudget, DialMode, DialOutcome, DialStats, PacingInput, _Answers,
-                              lines_to_dial, record_dial)
+from campaigns.pacing import AbandonBudget, DialMode, DialStats, PacingInput, _Answers, lines_to_dial
+from tests.campaigns.test_pacing import learned_stats
 
 # 1,000 answers today and none abandoned, a clean 30 days: the most risk per line the budget ever allows
 CLEAN_TODAY = AbandonBudget(live_30d=20000, abandons_30d=300, live_today=1000, abandons_today=0)
-
-
-def ring_stats(answer_rate: float, dials: int = 3000, seed: int = 7) -> DialStats:
-    """Ring-time stats learned from the bench's model (no handles: nobody is busy in these states)."""
-    rng = random.Random(seed)
-    stats = DialStats()
-    for _ in range(dials):
-        if rng.random() < answer_rate:
-            stats = record_dial(stats, DialOutcome.LIVE, rng.uniform(4, 20))
-        else:
-            stats = record_dial(stats, DialOutcome.FAILED, rng.uniform(5, 30))
-    return stats
 
 
 def predictive(free: int, stats: DialStats, waiting: int = 0) -> PacingInput:
@@ -67,7 +54,7 @@ def test_answers_waiting_for_an_agent_are_certain():
 def test_an_answer_already_waiting_takes_one_of_the_free_agents_for_certain(answer_rate, free):
     # one answer waiting and free + 1 agents free leave the new lines exactly `free` agents, as `free` agents
     # with nothing waiting would: the same lines, one of them fewer covered
-    stats = ring_stats(answer_rate)
+    stats = learned_stats(answer_rate, handles=0)  # ring times only: nobody is busy in these states
     without = lines_to_dial(predictive(free, stats))
     with_waiting = lines_to_dial(predictive(free + 1, stats, waiting=1))
     assert with_waiting.effective_mode is DialMode.PREDICTIVE
