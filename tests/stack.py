@@ -91,7 +91,7 @@ class Stack:
             database_url, public_url=f"http://127.0.0.1:{self.ports[0]}", twilio_api_url=self.sim.url,
             **settings_overrides)
         self.engine = make_engine(database_url)
-        self.sessions = make_session_factory(self.engine)
+        self.sessions = make_session_factory(self.engine, check_routing_cache=True)
         self.clients: list[AgentClient] = []
 
     def url(self, index: int = 0) -> str:

@@ -31,7 +31,7 @@ NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 @pytest.fixture
 def sessions(database_url):
     engine = make_engine(database_url)
-    yield make_session_factory(engine)
+    yield make_session_factory(engine, check_routing_cache=True)
     engine.dispose()
 
 

@@ -97,7 +97,7 @@ STAGES_NOW = {"prospect": 1, "first_time_buyer": 2, "repeat_buyer": 1, "loyal": 
 @pytest.fixture
 def sessions(database_url):
     engine = make_engine(database_url)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, check_routing_cache=True)
     build_known_crm(factory)
     yield factory
     engine.dispose()
@@ -247,7 +247,7 @@ def test_the_databases_pareto_curve_is_crm_values_curve(database_url):
     revenue = [int(v) for v in rng.integers(0, 50_000, 137)] + [0] * 20 + [777] * 5  # ties and non-buyers
     engine = make_engine(database_url)
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with transaction(make_session_factory(engine, check_routing_cache=True)) as session:
             for i, cents in enumerate(revenue):
                 customer = Customer(name=f"C{i}")
                 session.add(customer)
@@ -267,7 +267,7 @@ def test_the_databases_pareto_curve_is_crm_values_curve(database_url):
 def test_an_empty_crm_gives_an_empty_panel_not_an_error(database_url):
     engine = make_engine(database_url)
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with transaction(make_session_factory(engine, check_routing_cache=True)) as session:
             panel = insights.board_figures(session, NOW)
     finally:
         engine.dispose()

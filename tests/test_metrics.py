@@ -212,7 +212,7 @@ AGENTS_TODAY = {"ana": (4, 88.3), "bob": (2, 210.0), "cy": (0, None)}
 
 def test_the_wallboard_and_the_report_agree_on_today_with_the_hand_computed_figures(database_url):
     engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, check_routing_cache=True)
     try:
         build_known_day(sessions)
         with transaction(sessions) as session:
@@ -268,7 +268,7 @@ def test_the_wallboard_and_the_report_agree_on_today_with_the_hand_computed_figu
 
 def test_the_report_cuts_days_at_the_viewers_midnight(database_url):
     engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, check_routing_cache=True)
     try:
         build_known_day(sessions)
         with transaction(sessions) as session:

@@ -158,7 +158,7 @@ def test_the_routing_lock_is_asked_for_once_per_transaction_and_again_in_the_nex
     from hub.db import lock_routing, make_engine, make_session_factory
 
     engine = make_engine(postgres_database)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, check_routing_cache=True)
     asked = []
     event.listen(engine, "before_cursor_execute",
                  lambda *args: asked.append(1) if "routing_lock" in args[2] else None)

@@ -86,7 +86,7 @@ def test_admin_commands_create_agents_and_queues_and_import_customers(cli_env, t
     assert "line 4: phone" in result.stdout
     assert "line 6: tier must be one of" in result.stdout
     engine = make_engine(cli_env["SWITCHBOARD_DATABASE_URL"])
-    with transaction(make_session_factory(engine)) as session:
+    with transaction(make_session_factory(engine, check_routing_cache=True)) as session:
         customers = {c.name: c for c in session.scalars(select(Customer))}
         assert set(customers) == {"Grace H.", "Ada Lovelace"}
         grace = customers["Grace H."]
@@ -113,7 +113,7 @@ def test_queue_rules_are_set_from_the_command_line_and_checked(cli_env):
     assert hub(["queues", "set", "Support", "--after-hours", "voicemail", "--preferred-window", "30"],
                cli_env).returncode == 0
     engine = make_engine(cli_env["SWITCHBOARD_DATABASE_URL"])
-    with transaction(make_session_factory(engine)) as session:
+    with transaction(make_session_factory(engine, check_routing_cache=True)) as session:
         queue = session.scalar(select(Queue))
         assert (queue.strategy, queue.max_wait_s, queue.overflow_action, queue.overflow_queue) == (
             "round_robin", 120, "queue", "Sales")

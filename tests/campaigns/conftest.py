@@ -10,7 +10,7 @@ from hub.db import make_engine, make_session_factory
 def sessions(database_url):
     """A session factory on a migrated, empty database (SQLite and PostgreSQL)."""
     engine = make_engine(database_url)
-    yield make_session_factory(engine)
+    yield make_session_factory(engine, check_routing_cache=True)
     engine.dispose()
 
 

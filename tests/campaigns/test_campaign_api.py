@@ -250,7 +250,7 @@ def test_cli_creates_a_campaign_imports_with_exit_codes_and_exports(tmp_path):
     from hub.db import make_engine, make_session_factory
 
     engine = make_engine(env["SWITCHBOARD_DATABASE_URL"])
-    with make_session_factory(engine)() as session:
+    with make_session_factory(engine, check_routing_cache=True)() as session:
         campaign = session.scalar(select(Campaign))
         assert campaign.mode == "preview" and campaign.abandon_target == 0.02
         assert campaign.schedule["timezone"] == "America/Chicago"
