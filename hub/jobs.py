@@ -107,8 +107,15 @@ def _runs(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    stat = process_stat(pid)
+    return stat is None or stat[0] != "Z"  # no /proc to tell: alive, as signal 0 says
+
+
+def process_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command's name (state, parent pid, ...); None when there is no
+    such process or no /proc to read."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return True  # no /proc to tell: alive, as signal 0 says
+        return None

@@ -9,7 +9,7 @@ import subprocess
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 
 from campaigns.tasks import RECONCILER_JOB
-from hub.jobs import break_dead_scheduler_lock
+from hub.jobs import break_dead_scheduler_lock, process_stat
 from hub.services import build_services
 from tests.conftest import make_settings, settings_env, wait_until
 
@@ -68,11 +68,8 @@ def _hold_lock(redis, lock: str, name: str, pid: int) -> None:
 
 
 def _process_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
+    stat = process_stat(pid)
+    return stat[0] if stat else None
 
 
 def test_the_daily_crm_run_waits_in_a_record_that_never_expires_and_a_lost_one_is_planned_again(sqlite_url,

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from campaigns.control import change_status
 from campaigns.models import DialAttempt, Lead
 from hub.db import transaction
+from hub.jobs import process_stat
 from hub.models import Agent
 from hub.services import build_services
 from simulator.bots import BotAccount, BotSwarm
@@ -46,21 +47,13 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
 def _process_state(pid: int) -> str | None:
-    stat = _stat(pid)
+    stat = process_stat(pid)
     return stat[0] if stat else None
 
 
 def _parent(pid: int) -> int | None:
-    stat = _stat(pid)
+    stat = process_stat(pid)
     return int(stat[1]) if stat else None
 
 
